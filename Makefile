@@ -1,0 +1,51 @@
+# mod_pyhost: build, install, test, run.
+#
+#   make                build mod_pyhost.so against $(PYTHON) with Apache's flags (apxs -q)
+#   make install        install the module with apxs, the Debian layout files and the launcher
+#   make test           install what the suite needs, build, run the whole suite
+#   make run            serve examples/hello.wsgi on 127.0.0.1:8000 until Ctrl-C
+PYTHON ?= /usr/bin/python3
+APXS ?= apxs
+PYTEST_ARGS ?=
+
+comma := ,
+PY_INCLUDE := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("include"))')
+PY_LIBDIR := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
+PY_LDVERSION := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("LDVERSION"))')
+PY_LIBS := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("LIBS") or "")')
+
+apxs = $(shell $(APXS) -q $(1) 2>/dev/null)
+AP_CC := $(call apxs,CC)
+AP_CFLAGS := $(call apxs,CFLAGS) $(call apxs,EXTRA_CPPFLAGS) $(call apxs,EXTRA_CFLAGS)
+AP_INCLUDES := -I$(call apxs,INCLUDEDIR) $(call apxs,EXTRA_INCLUDES)
+AP_MODDIR := $(call apxs,LIBEXECDIR)
+
+WARN := -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+CFLAGS_ALL := $(AP_CFLAGS) $(AP_INCLUDES) -I$(PY_INCLUDE) $(WARN) -fPIC $(EXTRA_CFLAGS)
+LDFLAGS_ALL := -shared -L$(PY_LIBDIR) -lpython$(PY_LDVERSION) $(PY_LIBS) -Wl,-rpath,$(PY_LIBDIR)
+
+BUILD := build/obj
+SRC := $(sort $(wildcard src/*.c))
+OBJ := $(patsubst src/%.c,$(BUILD)/%.o,$(SRC))
+
+.PHONY: all install test run clean format check-format deps bench
+
+all: mod_pyhost.so
+
+$(BUILD)/%.o: src/%.c $(wildcard src/*.h) Makefile
+	@mkdir -p $(BUILD)
+	@echo "CC $<"
+	@$(AP_CC) $(CFLAGS_ALL) -c $< -o $@
+
+mod_pyhost.so: $(OBJ)
+	@echo "LD $@"
+	@$(AP_CC) -o $@ $(OBJ) $(LDFLAGS_ALL)
+
+clean:
+	rm -rf build/obj mod_pyhost.so
+
+format:
+	clang-format -i src/*.c src/*.h
+
+check-format:
+	clang-format --dry-run --Werror src/*.c src/*.h

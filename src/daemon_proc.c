@@ -1,0 +1,259 @@
+/* daemon_proc.c: the life of a daemon process.
+ *
+ * Owns what happens between the fork in Apache's parent and the exit: shedding what belongs
+ * to Apache (listening sockets, signal handlers), resource limits, dropping to the group's
+ * user and group, home directory, locale, process title, Python start-up and preloaded
+ * scripts, then the main thread's watch (signals, and the parent's death) and the orderly
+ * stop: no new connections, idle ones told GOODBYE, running requests given shutdown-timeout,
+ * shutdown callbacks run. */
+#include "daemon.h"
+#include "daemon_serve.h"
+
+#include "interp.h"
+#include "log.h"
+
+#include "ap_listen.h"
+#include "http_log.h"
+#include "unixd.h"
+#include "apr_strings.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <locale.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+APLOG_USE_MODULE(wsgi);
+
+static pyhost_group *self_group;
+static server_rec *self_server;
+
+#define LOG_PREFIX "daemon process %ld of group '%s': "
+
+/* A failure before the process could serve: logged, then a pause so that a group that cannot
+ * start does not make Apache's parent fork in a tight loop. */
+static void fatal(const char *what, int err) __attribute__((noreturn));
+static void fatal(const char *what, int err)
+{
+    ap_log_error(APLOG_MARK, APLOG_CRIT, err, self_server, LOG_PREFIX "%s", (long)getpid(),
+                 self_group->name, what);
+    sleep(2);
+    _exit(1);
+}
+
+/* Everything Apache's parent had that a daemon must not keep. */
+static void shed_apache(pyhost_group *g)
+{
+    int i;
+    struct sigaction sa;
+    ap_close_listeners();
+    for (i = 0; i < pyhost_g.groups->nelts; i++) {
+        pyhost_group *o = APR_ARRAY_IDX(pyhost_g.groups, i, pyhost_group *);
+        if (o != g && o->listen_fd >= 0) {
+            close(o->listen_fd);
+            o->listen_fd = -1;
+        }
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    for (i = 1; i < NSIG; i++) {
+        if (i != SIGKILL && i != SIGSTOP) {
+            sigaction(i, &sa, NULL);
+        }
+    }
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static void set_limits(pyhost_group *g)
+{
+    struct rlimit rl;
+    if (g->cpu_time_limit) {
+        rl.rlim_cur = (rlim_t)g->cpu_time_limit;
+        rl.rlim_max = (rlim_t)g->cpu_time_limit + 1 + (rlim_t)apr_time_sec(g->shutdown_timeout);
+        setrlimit(RLIMIT_CPU, &rl);
+    }
+    if (g->memory_limit) {
+        rl.rlim_cur = rl.rlim_max = (rlim_t)g->memory_limit;
+        setrlimit(RLIMIT_DATA, &rl);
+    }
+    if (g->virtual_memory_limit) {
+        rl.rlim_cur = rl.rlim_max = (rlim_t)g->virtual_memory_limit;
+        setrlimit(RLIMIT_AS, &rl);
+    }
+    if (g->cpu_priority) {
+        setpriority(PRIO_PROCESS, 0, g->cpu_priority);
+    }
+}
+
+static void drop_privileges(pyhost_group *g)
+{
+    if (geteuid() != 0) {
+        return; /* Apache was not started as root: it has nothing to give away */
+    }
+    if (g->chroot && (chroot(g->chroot) < 0 || chdir("/") < 0)) {
+        fatal(apr_psprintf(g->server->process->pool, "cannot chroot to %s", g->chroot), errno);
+    }
+    if (setgid(g->gid) < 0) {
+        fatal("cannot set its group id", errno);
+    }
+    if (g->ngroups) {
+        gid_t *list = malloc(sizeof(gid_t) * (size_t)(g->ngroups + 1));
+        list[0] = g->gid;
+        memcpy(list + 1, g->groups, sizeof(gid_t) * (size_t)g->ngroups);
+        if (setgroups((size_t)g->ngroups + 1, list) < 0) {
+            fatal("cannot set its supplementary groups", errno);
+        }
+        free(list);
+    }
+    else if (g->user_name && initgroups(g->user_name, g->gid) < 0) {
+        fatal("cannot set its supplementary groups", errno);
+    }
+    if (g->uid == 0) {
+        fatal("refuses to run as root", 0);
+    }
+    if (setuid(g->uid) < 0) {
+        fatal("cannot set its user id", errno);
+    }
+}
+
+static void set_home_and_locale(pyhost_group *g)
+{
+    const char *home = g->home;
+    if (!home && g->uid_given && g->uid != ap_unixd_config.user_id) {
+        struct passwd *pw = getpwuid(g->uid);
+        home = pw ? pw->pw_dir : NULL;
+    }
+    if (home && chdir(home) < 0) {
+        fatal(apr_psprintf(g->server->process->pool, "cannot change directory to %s", home),
+              errno);
+    }
+    if (g->umask >= 0) {
+        umask((mode_t)g->umask);
+    }
+    if (g->lang) {
+        setenv("LANG", g->lang, 1);
+    }
+    if (g->locale) {
+        setenv("LC_ALL", g->locale, 1);
+        if (!setlocale(LC_ALL, g->locale)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, self_server,
+                         LOG_PREFIX "locale '%s' is not available; keeping the inherited one",
+                         (long)getpid(), g->name, g->locale);
+        }
+    }
+}
+
+/* display-name: ps shows the argument area, so the name overwrites it. */
+static void set_title(server_rec *s, const char *name)
+{
+    const char *const *argv = s->process->argv;
+    int argc = s->process->argc;
+    char *start, *end;
+    apr_size_t room, len = strlen(name);
+    if (!argv || argc < 1 || !argv[0]) {
+        return;
+    }
+    start = (char *)argv[0];
+    end = (char *)argv[argc - 1] + strlen(argv[argc - 1]);
+    room = (apr_size_t)(end - start);
+    if (len > room) {
+        len = room;
+    }
+    memset(start, 0, room);
+    memcpy(start, name, len);
+    prctl(PR_SET_NAME, name, 0, 0, 0);
+}
+
+static void describe_process(pyhost_group *g)
+{
+    pyhost_proc.process_group = g->name;
+    pyhost_proc.group = g;
+    pyhost_proc.multithread = g->threads != 1;
+    pyhost_proc.multiprocess = g->multiprocess;
+    pyhost_proc.run_once = g->threads == 1 && g->maximum_requests == 1;
+    pyhost_proc.threads_per_process = g->threads;
+    pyhost_proc.maximum_processes = g->processes;
+    pyhost_proc.server = g->server;
+}
+
+/* Waits for running requests, at most shutdown-timeout, then ends the process. */
+static void stop(const char *reason) __attribute__((noreturn));
+static void stop(const char *reason)
+{
+    apr_time_t until = apr_time_now() + self_group->shutdown_timeout;
+    pyhost_serve_stop();
+    while (pyhost_serve_active() && apr_time_now() < until) {
+        apr_sleep(apr_time_from_msec(20));
+    }
+    if (pyhost_serve_active()) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, self_server,
+                     LOG_PREFIX "%d request(s) still running after shutdown-timeout; exiting",
+                     (long)getpid(), self_group->name, pyhost_serve_active());
+        _exit(0);
+    }
+    pyhost_python_fini(reason);
+    _exit(0);
+}
+
+void pyhost_daemon_main(pyhost_group *g, int process, server_rec *s)
+{
+    pid_t parent = getppid();
+    sigset_t set;
+    apr_pool_t *p;
+    (void)process;
+
+    self_group = g;
+    self_server = g->server;
+    apr_pool_create(&p, NULL);
+    shed_apache(g);
+    set_limits(g);
+    drop_privileges(g);
+    prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+    if (getppid() != parent) {
+        _exit(0);
+    }
+    set_home_and_locale(g);
+    if (g->display_name) {
+        set_title(s, g->display_name);
+    }
+    describe_process(g);
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGXCPU);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+    if (pyhost_python_init(p, g->server) < 0) {
+        fatal("cannot start Python", 0);
+    }
+    pyhost_import_scripts(g->name);
+    if (g->threads && pyhost_serve_start(g, g->server) < 0) {
+        fatal("cannot start its threads", 0);
+    }
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, self_server, LOG_PREFIX "ready with %d thread(s)",
+                 (long)getpid(), g->name, g->threads);
+
+    for (;;) {
+        struct timespec tick = {1, 0};
+        int sig = sigtimedwait(&set, NULL, &tick);
+        if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+            stop("signal");
+        }
+        if (sig == SIGUSR1) {
+            stop("graceful");
+        }
+        if (sig == SIGXCPU) {
+            stop("cpu_time_limit");
+        }
+        if (getppid() != parent) {
+            stop("parent_exit");
+        }
+    }
+}

@@ -1,0 +1,475 @@
+/* interp.c: Python's life in one process (an Apache child or a daemon).
+ *
+ * Owns Python initialisation from the WSGIPython* settings (or a daemon group's python-home
+ * and python-path), the table of interpreters by application group, the per-thread table of
+ * thread states (one per thread and interpreter, made on first use and reused), the creation
+ * of sub interpreters in each GIL mode, the set-up every interpreter gets (mod_wsgi module,
+ * sys.stdout/stderr to the error log, restrictions, sys.path), preloading of scripts, and
+ * finalisation. */
+#include "interp.h"
+
+#include "log.h"
+#include "pymodule.h"
+#include "script.h"
+
+#include "http_log.h"
+#include "apr_strings.h"
+#include "apr_thread_mutex.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+APLOG_USE_MODULE(wsgi);
+
+pyhost_process pyhost_proc;
+
+static int python_ready;
+static apr_pool_t *interp_pool;
+static apr_thread_mutex_t *table_lock;  /* interpreters and thread-state registry */
+static apr_thread_mutex_t *create_lock; /* one interpreter created at a time */
+static apr_hash_t *interp_table;       /* name -> pyhost_interp */
+static apr_array_header_t *interp_list; /* of pyhost_interp *, index order */
+static apr_array_header_t *all_tstates; /* of PyThreadState *, for finalisation */
+static int next_index;                  /* of the next interpreter */
+
+/* This thread's thread state for each interpreter, by pyhost_interp.index. */
+static _Thread_local PyThreadState **tls_states;
+static _Thread_local int tls_count;
+
+int pyhost_python_ready(void)
+{
+    return python_ready;
+}
+
+/* ---- thread states ----------------------------------------------------------------------- */
+
+static void remember_tstate(int index, PyThreadState *ts)
+{
+    if (index >= tls_count) {
+        int n = index + 8, i;
+        PyThreadState **v = realloc(tls_states, (size_t)n * sizeof(*v));
+        if (!v) {
+            abort();
+        }
+        for (i = tls_count; i < n; i++) {
+            v[i] = NULL;
+        }
+        tls_states = v;
+        tls_count = n;
+    }
+    tls_states[index] = ts;
+    apr_thread_mutex_lock(table_lock);
+    APR_ARRAY_PUSH(all_tstates, PyThreadState *) = ts;
+    apr_thread_mutex_unlock(table_lock);
+}
+
+PyThreadState *pyhost_interp_enter(pyhost_interp *interp)
+{
+    PyThreadState *ts = interp->index < tls_count ? tls_states[interp->index] : NULL;
+    if (!ts) {
+        ts = PyThreadState_New(interp->istate);
+        remember_tstate(interp->index, ts);
+    }
+    PyEval_RestoreThread(ts);
+    return ts;
+}
+
+void pyhost_interp_leave(PyThreadState *ts)
+{
+    (void)ts;
+    PyEval_SaveThread();
+}
+
+/* ---- per-interpreter set-up -------------------------------------------------------------- */
+
+/* Adds each directory with site.addsitedir() (so .pth files work) and moves what was added to
+ * the front of sys.path. */
+static const char path_code[] =
+    "import sys, site\n"
+    "_before = list(sys.path)\n"
+    "for _d in _dirs.split(':'):\n"
+    "    if _d:\n"
+    "        site.addsitedir(_d)\n"
+    "sys.path[:] = [p for p in sys.path if p not in _before] + _before\n"
+    "if _home:\n"
+    "    sys.path.insert(0, _home)\n";
+
+static int setup_sys_path(const char *dirs, const char *home)
+{
+    PyObject *g = PyDict_New(), *r = NULL, *v;
+    int ok = 0;
+    if (!g) {
+        return -1;
+    }
+    v = PyUnicode_DecodeFSDefault(dirs ? dirs : "");
+    if (v && PyDict_SetItemString(g, "_dirs", v) == 0) {
+        Py_DECREF(v);
+        v = PyUnicode_DecodeFSDefault(home ? home : "");
+        if (v && PyDict_SetItemString(g, "_home", v) == 0 &&
+            PyDict_SetItemString(g, "__builtins__", PyEval_GetBuiltins()) == 0) {
+            r = PyRun_String(path_code, Py_file_input, g, g);
+            ok = r != NULL;
+        }
+    }
+    Py_XDECREF(v);
+    Py_XDECREF(r);
+    Py_DECREF(g);
+    return ok ? 0 : -1;
+}
+
+static int set_stream(pyhost_modstate *st, const char *name, int restricted)
+{
+    PyObject *o = restricted ? pyhost_log_restricted(st->log_type, name)
+                             : pyhost_log_new(st->log_type, NULL, APLOG_ERR);
+    int rv;
+    if (!o) {
+        return -1;
+    }
+    rv = PySys_SetObject(name, o);
+    Py_DECREF(o);
+    return rv;
+}
+
+/* The set-up of an interpreter, with its thread state attached. */
+static int setup_interp(pyhost_interp *interp)
+{
+    const pyhost_logctx lc = {NULL, pyhost_proc.server, NULL};
+    const char *python_path = pyhost_proc.group ? pyhost_proc.group->python_path
+                                                : pyhost_g.python_path;
+    const char *home = pyhost_proc.group ? pyhost_proc.group->home : NULL;
+
+    interp->module = PyImport_ImportModule("mod_wsgi");
+    if (!interp->module) {
+        pyhost_log_exception(&lc, "cannot import the mod_wsgi module");
+        return -1;
+    }
+    interp->st = PyModule_GetState(interp->module);
+    if (pyhost_pymodule_describe(interp->module, interp->name) < 0 ||
+        set_stream(interp->st, "stdout", pyhost_g.restrict_stdout) < 0 ||
+        set_stream(interp->st, "stderr", 0) < 0 ||
+        (pyhost_g.restrict_stdin && set_stream(interp->st, "stdin", 1) < 0) ||
+        ((python_path || home) && setup_sys_path(python_path, home) < 0) ||
+        (pyhost_g.restrict_signal && !(pyhost_proc.group && pyhost_proc.group->threads == 0) &&
+         pyhost_pymodule_restrict_signal(interp->module) < 0)) {
+        pyhost_log_exception(&lc, apr_psprintf(interp->pool,
+                                               "cannot set up Python interpreter '%s'",
+                                               interp->name));
+        return -1;
+    }
+    return 0;
+}
+
+static pyhost_interp *new_interp_record(const char *name, pyhost_gil_mode mode)
+{
+    apr_pool_t *p;
+    pyhost_interp *interp;
+    apr_pool_create(&p, interp_pool);
+    interp = apr_pcalloc(p, sizeof(*interp));
+    interp->pool = p;
+    interp->name = apr_pstrdup(p, name);
+    interp->mode = mode;
+    interp->index = next_index++;
+    interp->scripts = apr_hash_make(p);
+    interp->scripts_lock = PyThread_allocate_lock();
+    return interp;
+}
+
+/* ---- process initialisation -------------------------------------------------------------- */
+
+static int config_status(PyStatus status, PyConfig *config, server_rec *s, const char *what)
+{
+    if (PyStatus_Exception(status)) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "Python initialisation failed (%s): %s", what,
+                     status.err_msg ? status.err_msg : "unknown error");
+        PyConfig_Clear(config);
+        return -1;
+    }
+    return 0;
+}
+
+static int python_home_config(PyConfig *config, server_rec *s, const char *home)
+{
+    char *cfg = apr_pstrcat(interp_pool, home, "/pyvenv.cfg", NULL);
+    if (access(cfg, R_OK) == 0) {
+        /* a virtual environment: Python finds its base installation from bin/python */
+        return config_status(PyConfig_SetBytesString(config, &config->program_name,
+                                                     apr_pstrcat(interp_pool, home,
+                                                                 "/bin/python", NULL)),
+                             config, s, "python home");
+    }
+    return config_status(PyConfig_SetBytesString(config, &config->home, home), config, s,
+                         "python home");
+}
+
+int pyhost_python_init(apr_pool_t *p, server_rec *s)
+{
+    PyConfig config;
+    PyThreadState *ts;
+    pyhost_interp *main_interp;
+    const char *home = pyhost_proc.group && pyhost_proc.group->python_home
+                           ? pyhost_proc.group->python_home
+                           : pyhost_g.python_home;
+    const char *eggs = pyhost_proc.group && pyhost_proc.group->python_eggs
+                           ? pyhost_proc.group->python_eggs
+                           : pyhost_g.python_eggs;
+    pyhost_gil_mode main_mode;
+    int i;
+
+    pyhost_log_server = s;
+    interp_pool = p;
+    apr_thread_mutex_create(&table_lock, APR_THREAD_MUTEX_DEFAULT, p);
+    apr_thread_mutex_create(&create_lock, APR_THREAD_MUTEX_DEFAULT, p);
+    interp_table = apr_hash_make(p);
+    interp_list = apr_array_make(p, 4, sizeof(pyhost_interp *));
+    all_tstates = apr_array_make(p, 16, sizeof(PyThreadState *));
+    if (eggs) {
+        setenv("PYTHON_EGG_CACHE", eggs, 1);
+    }
+
+    if (PyImport_AppendInittab("mod_wsgi", pyhost_pymodule_init) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "cannot register the mod_wsgi module");
+        return -1;
+    }
+    PyConfig_InitPythonConfig(&config);
+    config.install_signal_handlers = 0;
+    config.parse_argv = 0;
+    config.optimization_level = pyhost_g.python_optimize;
+    config.write_bytecode = !pyhost_g.dont_write_bytecode;
+    if (pyhost_g.python_hash_seed >= 0) {
+        config.use_hash_seed = 1;
+        config.hash_seed = (unsigned long)pyhost_g.python_hash_seed;
+    }
+    pyhost_interp_options_for(pyhost_proc.process_group, "", &main_mode);
+#ifdef Py_GIL_DISABLED
+    config.enable_gil = main_mode == PYHOST_GIL_FREE ? 0 : 1;
+#endif
+    if (config_status(PyConfig_SetBytesString(&config, &config.program_name, "python3"),
+                      &config, s, "program name") < 0 ||
+        (home && python_home_config(&config, s, home) < 0)) {
+        return -1;
+    }
+    for (i = 0; i < pyhost_g.python_warnings->nelts; i++) {
+        wchar_t *w = Py_DecodeLocale(APR_ARRAY_IDX(pyhost_g.python_warnings, i, const char *),
+                                     NULL);
+        if (!w || config_status(PyWideStringList_Append(&config.warnoptions, w), &config, s,
+                                "WSGIPythonWarnings") < 0) {
+            PyMem_RawFree(w);
+            return -1;
+        }
+        PyMem_RawFree(w);
+    }
+    if (config_status(Py_InitializeFromConfig(&config), &config, s, "start-up") < 0) {
+        return -1;
+    }
+    PyConfig_Clear(&config);
+
+    ts = PyThreadState_Get();
+    main_interp = new_interp_record("", main_mode);
+    main_interp->istate = PyThreadState_GetInterpreter(ts);
+    APR_ARRAY_PUSH(interp_list, pyhost_interp *) = main_interp;
+    apr_hash_set(interp_table, main_interp->name, APR_HASH_KEY_STRING, main_interp);
+    remember_tstate(main_interp->index, ts);
+    if (setup_interp(main_interp) < 0) {
+        PyEval_SaveThread();
+        return -1;
+    }
+    PyEval_SaveThread();
+    python_ready = 1;
+    return 0;
+}
+
+/* ---- sub interpreters -------------------------------------------------------------------- */
+
+/* Creates a sub interpreter; the calling thread has the main interpreter attached and, on
+ * success, has the new interpreter attached instead. */
+static PyThreadState *create_sub(pyhost_gil_mode mode, server_rec *s, const char *name)
+{
+    PyThreadState *ts = NULL;
+#if PY_VERSION_HEX >= 0x030C0000
+    PyInterpreterConfig cfg;
+    PyStatus status;
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.use_main_obmalloc = mode == PYHOST_GIL_OWN ? 0 : 1;
+    cfg.allow_fork = 1;
+    cfg.allow_exec = 1;
+    cfg.allow_threads = 1;
+    cfg.allow_daemon_threads = 1;
+    cfg.check_multi_interp_extensions = mode == PYHOST_GIL_OWN ? 1 : 0;
+    cfg.gil = mode == PYHOST_GIL_OWN ? PyInterpreterConfig_OWN_GIL
+                                     : PyInterpreterConfig_SHARED_GIL;
+    status = Py_NewInterpreterFromConfig(&ts, &cfg);
+    if (PyStatus_Exception(status)) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "cannot create Python interpreter '%s': %s",
+                     name, status.err_msg ? status.err_msg : "unknown error");
+        return NULL;
+    }
+#else
+    (void)mode;
+    ts = Py_NewInterpreter();
+    if (!ts) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "cannot create Python interpreter '%s'",
+                     name);
+    }
+#endif
+    return ts;
+}
+
+static pyhost_interp *lookup(const char *name)
+{
+    pyhost_interp *interp;
+    apr_thread_mutex_lock(table_lock);
+    interp = apr_hash_get(interp_table, name, APR_HASH_KEY_STRING);
+    apr_thread_mutex_unlock(table_lock);
+    return interp;
+}
+
+/* Creation runs under create_lock with the main interpreter attached. No thread waits for
+ * create_lock or table_lock while it has a thread state attached, so no GIL is ever held by
+ * a thread waiting for them. */
+pyhost_interp *pyhost_interp_get(const char *name)
+{
+    pyhost_interp *interp = lookup(name), *main_interp;
+    PyThreadState *ts;
+    pyhost_gil_mode mode;
+
+    if (interp || !python_ready) {
+        return interp;
+    }
+    apr_thread_mutex_lock(create_lock);
+    interp = lookup(name);
+    if (interp) {
+        apr_thread_mutex_unlock(create_lock);
+        return interp;
+    }
+    pyhost_interp_options_for(pyhost_proc.process_group, name, &mode);
+    if (mode == PYHOST_GIL_FREE) {
+        mode = PYHOST_GIL_SHARED; /* a sub interpreter of a free-threaded process: no GIL */
+    }
+    apr_thread_mutex_lock(table_lock);
+    main_interp = APR_ARRAY_IDX(interp_list, 0, pyhost_interp *);
+    interp = new_interp_record(name, mode);
+    apr_thread_mutex_unlock(table_lock);
+
+    pyhost_interp_enter(main_interp);
+    ts = create_sub(mode, pyhost_proc.server, name);
+    if (!ts) {
+        PyEval_SaveThread();
+        apr_thread_mutex_unlock(create_lock);
+        return NULL;
+    }
+    interp->istate = PyThreadState_GetInterpreter(ts);
+    remember_tstate(interp->index, ts);
+    if (setup_interp(interp) < 0) {
+        PyEval_SaveThread();
+        apr_thread_mutex_unlock(create_lock);
+        return NULL;
+    }
+    PyEval_SaveThread();
+
+    apr_thread_mutex_lock(table_lock);
+    APR_ARRAY_PUSH(interp_list, pyhost_interp *) = interp;
+    apr_hash_set(interp_table, interp->name, APR_HASH_KEY_STRING, interp);
+    apr_thread_mutex_unlock(table_lock);
+    apr_thread_mutex_unlock(create_lock);
+    return interp;
+}
+
+/* ---- preloading and shutdown ------------------------------------------------------------- */
+
+void pyhost_import_scripts(const char *process_group)
+{
+    int i;
+    for (i = 0; i < pyhost_g.import_scripts->nelts; i++) {
+        const pyhost_script *sc = &APR_ARRAY_IDX(pyhost_g.import_scripts, i, pyhost_script);
+        const pyhost_logctx lc = {NULL, pyhost_proc.server, NULL};
+        pyhost_interp *interp;
+        PyThreadState *ts;
+        PyObject *module;
+        if (strcmp(sc->process_group, process_group)) {
+            continue;
+        }
+        interp = pyhost_interp_get(sc->application_group);
+        if (!interp) {
+            continue;
+        }
+        ts = pyhost_interp_enter(interp);
+        module = pyhost_script_module(interp, sc->path, 0, 0, &lc);
+        Py_XDECREF(module);
+        pyhost_interp_leave(ts);
+    }
+}
+
+/* Deletes every thread state of interp except keep (the attached one). */
+static void drop_other_tstates(pyhost_interp *interp, PyThreadState *keep)
+{
+    int i;
+    for (i = 0; i < all_tstates->nelts; i++) {
+        PyThreadState *o = APR_ARRAY_IDX(all_tstates, i, PyThreadState *);
+        if (o && o != keep && PyThreadState_GetInterpreter(o) == interp->istate) {
+            PyThreadState_Clear(o);
+            PyThreadState_Delete(o);
+            APR_ARRAY_IDX(all_tstates, i, PyThreadState *) = NULL;
+        }
+    }
+}
+
+/* Ends a sub interpreter that shares the main GIL, which ts_main holds; ts_main is attached
+ * again on return. */
+static void end_shared_sub(pyhost_interp *interp, PyThreadState *ts_main,
+                           const char *shutdown_reason)
+{
+    PyThreadState *ts = interp->index < tls_count ? tls_states[interp->index] : NULL;
+    if (!ts) {
+        ts = PyThreadState_New(interp->istate);
+        remember_tstate(interp->index, ts);
+    }
+    PyThreadState_Swap(ts);
+    pyhost_pymodule_shutdown(interp->st, shutdown_reason);
+    if (pyhost_g.destroy_interpreter) {
+        drop_other_tstates(interp, ts);
+        Py_EndInterpreter(ts);
+    }
+    PyThreadState_Swap(ts_main);
+}
+
+/* Runs the shutdown callbacks of an interpreter with its own GIL; it is left to the process's
+ * exit, as ending it while its GIL might still be awaited is not safe. */
+static void stop_own_gil_sub(pyhost_interp *interp, const char *shutdown_reason)
+{
+    PyThreadState *ts = pyhost_interp_enter(interp);
+    pyhost_pymodule_shutdown(interp->st, shutdown_reason);
+    pyhost_interp_leave(ts);
+}
+
+void pyhost_python_fini(const char *shutdown_reason)
+{
+    pyhost_interp *main_interp;
+    PyThreadState *ts_main;
+    int i;
+    if (!python_ready) {
+        return;
+    }
+    python_ready = 0;
+    main_interp = APR_ARRAY_IDX(interp_list, 0, pyhost_interp *);
+    for (i = interp_list->nelts - 1; i > 0; i--) {
+        pyhost_interp *interp = APR_ARRAY_IDX(interp_list, i, pyhost_interp *);
+        if (interp->mode == PYHOST_GIL_OWN) {
+            stop_own_gil_sub(interp, shutdown_reason);
+        }
+    }
+    ts_main = pyhost_interp_enter(main_interp);
+    for (i = interp_list->nelts - 1; i > 0; i--) {
+        pyhost_interp *interp = APR_ARRAY_IDX(interp_list, i, pyhost_interp *);
+        if (interp->mode != PYHOST_GIL_OWN) {
+            end_shared_sub(interp, ts_main, shutdown_reason);
+        }
+    }
+    pyhost_pymodule_shutdown(main_interp->st, shutdown_reason);
+    if (pyhost_g.destroy_interpreter) {
+        drop_other_tstates(main_interp, ts_main);
+        Py_FinalizeEx();
+    }
+    else {
+        pyhost_interp_leave(ts_main);
+    }
+}

@@ -1,0 +1,149 @@
+/* mod_pyhost.c: the module record and the request path.
+ *
+ * Owns hook registration and the order of things: configuration is read (config.c), daemon
+ * groups are started by Apache's parent (daemon_super.c), Python starts in each child
+ * (interp.c), and each request goes route -> (embedded | daemon hop) -> interpreter -> WSGI
+ * adapter -> Apache output. */
+#include "config.h"
+#include "daemon.h"
+#include "embedded.h"
+#include "interp.h"
+#include "route.h"
+
+#include "ap_mpm.h"
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+
+#include "apr_strings.h"
+
+APLOG_USE_MODULE(wsgi);
+
+#define PYHOST_VERSION "0.1.0"
+
+static int pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
+{
+    (void)plog;
+    (void)ptemp;
+    pyhost_config_reset(pconf);
+    return OK;
+}
+
+static int mpm_value(int query, int fallback)
+{
+    int v = 0;
+    if (ap_mpm_query(query, &v) != APR_SUCCESS) {
+        return fallback;
+    }
+    return v;
+}
+
+/* wsgi.multithread / wsgi.multiprocess of Apache's children, from the MPM. */
+static void describe_embedded(void)
+{
+    int threaded = mpm_value(AP_MPMQ_IS_THREADED, AP_MPMQ_NOT_SUPPORTED);
+    int forked = mpm_value(AP_MPMQ_IS_FORKED, AP_MPMQ_NOT_SUPPORTED);
+    int max_threads = mpm_value(AP_MPMQ_MAX_THREADS, 1);
+    int max_daemons = mpm_value(AP_MPMQ_MAX_DAEMONS, 1);
+    int used = mpm_value(AP_MPMQ_MAX_DAEMON_USED, -1);
+
+    pyhost_proc.process_group = "";
+    pyhost_proc.group = NULL;
+    pyhost_proc.multithread = threaded != AP_MPMQ_NOT_SUPPORTED && max_threads != 1;
+    pyhost_proc.multiprocess = forked != AP_MPMQ_NOT_SUPPORTED && max_daemons != 1;
+    pyhost_proc.run_once = 0;
+    pyhost_proc.threads_per_process = max_threads > 0 ? max_threads : 1;
+    if (used == -1) {
+        used = max_daemons;
+    }
+    pyhost_proc.maximum_processes = used > 0 ? used : 1;
+}
+
+static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    (void)plog;
+    (void)ptemp;
+    describe_embedded();
+    pyhost_proc.server = s;
+    if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
+        return OK;
+    }
+    ap_add_version_component(pconf, "mod_pyhost/" PYHOST_VERSION);
+    ap_add_version_component(pconf, apr_psprintf(pconf, "Python/%d.%d", PY_MAJOR_VERSION,
+                                                 PY_MINOR_VERSION));
+    return pyhost_daemons_start(pconf, s);
+}
+
+static int check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
+{
+    (void)pconf;
+    (void)plog;
+    (void)ptemp;
+    return pyhost_daemons_check(s);
+}
+
+static apr_status_t child_exit(void *data)
+{
+    (void)data;
+    pyhost_python_fini("child_exit");
+    return APR_SUCCESS;
+}
+
+/* Python starts in each child after the fork; the parent never runs Python. */
+static void child_init(apr_pool_t *pchild, server_rec *s)
+{
+    pyhost_daemons_child_init(pchild);
+    if (pyhost_g.restrict_embedded) {
+        return;
+    }
+    if (pyhost_python_init(pchild, s) == 0) {
+        pyhost_import_scripts("");
+        apr_pool_cleanup_register(pchild, NULL, child_exit, apr_pool_cleanup_null);
+    }
+}
+
+static int handler(request_rec *r)
+{
+    pyhost_route rt;
+    int rv = pyhost_route_request(r, &rt);
+    if (rv != OK) {
+        return rv;
+    }
+    if (rt.group) {
+        return pyhost_daemon_hop(&rt);
+    }
+    return pyhost_embedded_run(&rt);
+}
+
+static void register_hooks(apr_pool_t *p)
+{
+    static const char *const after_alias[] = {"mod_alias.c", NULL};
+    static const char *const before_userdir[] = {"mod_userdir.c", "mod_vhost_alias.c", NULL};
+    (void)p;
+    ap_hook_pre_config(pre_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_check_config(check_config, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_LAST);
+    ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_translate_name(pyhost_translate_name, after_alias, before_userdir, APR_HOOK_MIDDLE);
+    ap_hook_handler(handler, NULL, NULL, APR_HOOK_MIDDLE);
+}
+
+/* Named "mod_wsgi.c": see config.h. */
+module AP_MODULE_DECLARE_DATA wsgi_module = {MODULE_MAGIC_NUMBER_MAJOR,
+                                             MODULE_MAGIC_NUMBER_MINOR,
+                                             -1,
+                                             "mod_wsgi.c",
+                                             NULL,
+                                             NULL,
+                                             MODULE_MAGIC_COOKIE,
+                                             NULL,
+                                             pyhost_create_dir_cfg,
+                                             pyhost_merge_dir_cfg,
+                                             pyhost_create_server_cfg,
+                                             pyhost_merge_server_cfg,
+                                             pyhost_cmds,
+                                             register_hooks,
+                                             AP_MODULE_FLAG_NONE};
+
+extern module AP_MODULE_DECLARE_DATA pyhost_module __attribute__((alias("wsgi_module")));

@@ -1,0 +1,74 @@
+/* wsgi.h: the WSGI adapter, independent of where the request came from.
+ *
+ * The adapter calls an application with an environ and start_response, validates what it
+ * returns, and drives a pyhost_io: embedded mode's io writes to Apache's filters, daemon
+ * mode's io writes frames to the Apache child. */
+#ifndef PYHOST_WSGI_H
+#define PYHOST_WSGI_H
+
+#include "interp.h"
+#include "log.h"
+#include "environ.h"
+
+typedef struct pyhost_io pyhost_io;
+
+typedef struct {
+    const char *name;
+    apr_size_t nlen;
+    const char *value;
+    apr_size_t vlen;
+} pyhost_header;
+
+/* Flags of pyhost_io_ops.write. */
+#define PYHOST_OUT_FLUSH 1 /* the client should see this now */
+#define PYHOST_OUT_LAST 2  /* the response ends with this block */
+
+typedef struct {
+    /* Reads up to *len request body bytes into buf; *len = 0 at the end of the body. Called
+     * without a thread state attached; may block. */
+    apr_status_t (*read)(pyhost_io *io, char *buf, apr_size_t *len);
+    /* Sets status and headers. Called attached; must copy what it keeps and must not block. */
+    apr_status_t (*start)(pyhost_io *io, int status, const char *status_line,
+                          const pyhost_header *h, int n);
+    /* Sends body bytes (data valid during the call only). Called without a thread state. */
+    apr_status_t (*write)(pyhost_io *io, const char *data, apr_size_t len, int flags);
+    /* Sends len bytes of the regular file fd from offset and ends the response (fd stays the
+     * caller's). Called without a thread state. */
+    apr_status_t (*sendfile)(pyhost_io *io, int fd, apr_off_t offset, apr_off_t len);
+    /* The response cannot be completed: the client must be able to tell it was cut short. */
+    void (*abort)(pyhost_io *io);
+} pyhost_io_ops;
+
+struct pyhost_io {
+    const pyhost_io_ops *ops;
+    int head_request; /* HEAD: a body shorter than Content-Length is no error */
+};
+
+/* Passes each (key, value) pair of the request's environ to fn (see environ.h). */
+typedef void (*pyhost_pairs_fn)(void *ctx, pyhost_env_fn fn, void *fn_ctx);
+
+typedef struct {
+    pyhost_interp *interp;
+    const char *script;
+    const char *callable;
+    apr_time_t mtime;
+    int reload;
+    pyhost_pairs_fn pairs;
+    void *pairs_ctx;
+    pyhost_io *io;
+    pyhost_logctx log;
+    double queue_start, daemon_start; /* seconds since the epoch; 0 in embedded mode */
+    int thread_id;
+    /* results */
+    int status;         /* status sent to the client, 0 if none */
+    apr_off_t sent;     /* body bytes sent */
+} pyhost_wsgi_call;
+
+/* Runs one request; call it without a thread state attached. Returns OK when a response was
+ * sent (whatever its status), or an HTTP status for the caller to answer with when the
+ * application failed before sending anything (the reason logged). */
+int pyhost_wsgi_run(pyhost_wsgi_call *call);
+
+extern PyType_Spec pyhost_adapter_spec;
+
+#endif

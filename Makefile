@@ -49,3 +49,27 @@ format:
 
 check-format:
 	clang-format --dry-run --Werror src/*.c src/*.h
+
+# Debian packages the build, the suite and the benchmark need.
+DEB_PACKAGES := apache2 apache2-dev python3-dev python3-pytest python3-flask python3-django \
+    python3-numpy curl
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+test: deps
+	$(MAKE) all PYTHON=$(PYTHON)
+	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
+
+run: deps all
+	$(PYTHON) tools/pyhost-express start-server examples/hello.wsgi --host 127.0.0.1 --port 8000
+
+install: all
+	$(APXS) -i -n wsgi mod_pyhost.so
+	install -d $(DESTDIR)/etc/apache2/mods-available
+	install -m 644 debian/pyhost.load debian/pyhost.conf $(DESTDIR)/etc/apache2/mods-available/
+	install -m 755 tools/pyhost-express $(DESTDIR)/usr/local/bin/pyhost-express

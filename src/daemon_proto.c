@@ -73,17 +73,20 @@ void pyhost_frame_add(pyhost_buf *b, int type, int flags, int aux, const void *p
 void pyhost_pair_add(pyhost_buf *b, unsigned id, const char *key, apr_size_t klen,
                      const char *val, apr_size_t vlen)
 {
-    uint8_t i = (uint8_t)id;
     uint32_t vl = (uint32_t)vlen;
+    char *p;
     pyhost_buf_reserve(b, 1 + 2 + klen + 4 + vlen);
-    pyhost_buf_add(b, &i, 1);
+    p = b->data + b->len;
+    *p++ = (char)id;
     if (id == PYHOST_K_OTHER) {
         uint16_t kl = (uint16_t)klen;
-        pyhost_buf_add(b, &kl, 2);
-        pyhost_buf_add(b, key, klen);
+        memcpy(p, &kl, 2);
+        memcpy(p + 2, key, klen);
+        p += 2 + klen;
     }
-    pyhost_buf_add(b, &vl, 4);
-    pyhost_buf_add(b, val, vlen);
+    memcpy(p, &vl, 4);
+    memcpy(p + 4, val, vlen);
+    b->len = (apr_size_t)(p + 4 + vlen - b->data);
 }
 
 int pyhost_pairs_walk(const char *p, apr_size_t len, uint32_t npairs, pyhost_env_fn fn,
@@ -116,7 +119,7 @@ int pyhost_pairs_walk(const char *p, apr_size_t len, uint32_t npairs, pyhost_env
         }
         else if (id < PYHOST_K_COUNT) {
             key = pyhost_key_names[id];
-            klen = strlen(key);
+            klen = pyhost_key_lens[id];
         }
         else {
             return -1;

@@ -6,7 +6,6 @@
  * without reaping, and wakes the MPM's loop), replacing it, and stopping all of them on
  * restart or stop (SIGTERM, then SIGKILL after shutdown-timeout) with the sockets removed. */
 #include "daemon.h"
-#include "log.h"
 
 #include "ap_mpm.h"
 #include "http_core.h"
@@ -37,6 +36,7 @@ typedef struct {
 } daemon_rec;
 
 static apr_array_header_t *daemons; /* of daemon_rec *, in the parent */
+static server_rec *main_server;
 static pid_t parent_pid;
 static int stopping;
 
@@ -217,11 +217,11 @@ static void maintenance(int reason, void *data, int status)
             break;
         }
         slot->restarts++;
-        ap_log_error(APLOG_MARK, APLOG_INFO, 0, pyhost_log_server,
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, main_server,
                      "daemon process %ld of group '%s' %s; starting a new one",
                      (long)d->proc.pid, d->group->name,
                      describe_end(d->pool, slot->dead_code, slot->dead_status));
-        spawn(d, pyhost_log_server);
+        spawn(d, main_server);
         break;
     case APR_OC_REASON_RESTART:
         /* Apache restarts or stops: the daemons start draining now. */
@@ -268,7 +268,7 @@ static apr_status_t stop_daemons(void *data)
                     slot->pid = 0;
                 }
                 else if (apr_time_now() >= deadline) {
-                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, pyhost_log_server,
+                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
                                  "daemon process %ld of group '%s' did not stop within its "
                                  "shutdown-timeout; killing it",
                                  (long)slot->pid, d->group->name);
@@ -343,6 +343,7 @@ int pyhost_daemons_start(apr_pool_t *pconf, server_rec *s)
         return OK;
     }
     parent_pid = getpid();
+    main_server = s;
     stopping = 0;
     generation = ap_retained_data_get(key);
     if (!generation) {

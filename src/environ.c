@@ -17,6 +17,9 @@
 #define PYHOST_ENV_NAME(id, name, type) name,
 const char *const pyhost_key_names[PYHOST_K_COUNT] = {PYHOST_ENV_KEYS(PYHOST_ENV_NAME)};
 #undef PYHOST_ENV_NAME
+#define PYHOST_ENV_LEN(id, name, type) sizeof(name) - 1,
+const unsigned char pyhost_key_lens[PYHOST_K_COUNT] = {PYHOST_ENV_KEYS(PYHOST_ENV_LEN)};
+#undef PYHOST_ENV_LEN
 #define PYHOST_ENV_TYPE(id, name, type) PYHOST_ENV_##type,
 const unsigned char pyhost_key_types[PYHOST_K_COUNT] = {PYHOST_ENV_KEYS(PYHOST_ENV_TYPE)};
 #undef PYHOST_ENV_TYPE
@@ -29,15 +32,21 @@ typedef struct {
 static void put(const emitter *e, unsigned id, const char *val)
 {
     if (val) {
-        e->fn(e->ctx, id, pyhost_key_names[id], strlen(pyhost_key_names[id]), val, strlen(val));
+        e->fn(e->ctx, id, pyhost_key_names[id], pyhost_key_lens[id], val, strlen(val));
     }
 }
 
+/* Decimal digits of a non-negative number, without the cost of a printf. */
 static void put_num(const emitter *e, unsigned id, apr_int64_t n)
 {
-    char buf[24];
-    int len = snprintf(buf, sizeof(buf), "%" APR_INT64_T_FMT, n);
-    e->fn(e->ctx, id, pyhost_key_names[id], strlen(pyhost_key_names[id]), buf, (apr_size_t)len);
+    char buf[24], *p = buf + sizeof(buf);
+    apr_uint64_t v = n < 0 ? 0 : (apr_uint64_t)n;
+    do {
+        *--p = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    e->fn(e->ctx, id, pyhost_key_names[id], pyhost_key_lens[id], p,
+          (apr_size_t)(buf + sizeof(buf) - p));
 }
 
 static void put_other(const emitter *e, const char *key, const char *val)

@@ -70,6 +70,7 @@ typedef enum { PYHOST_ENV_STR, PYHOST_ENV_FSPATH, PYHOST_ENV_TIME } pyhost_env_t
 
 extern const char *const pyhost_key_names[PYHOST_K_COUNT];
 extern const unsigned char pyhost_key_types[PYHOST_K_COUNT];
+extern const unsigned char pyhost_key_lens[PYHOST_K_COUNT];
 
 /* Receives one pair; key is pyhost_key_names[id] when id != PYHOST_K_OTHER. */
 typedef void (*pyhost_env_fn)(void *ctx, unsigned id, const char *key, apr_size_t klen,

@@ -269,6 +269,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     int i;
     for (i = 0; i < PYHOST_K_COUNT; i++) {
         Py_VISIT(st->keys[i]);
+        Py_VISIT(st->values[i]);
     }
     for (i = 0; i < PYHOST_N_COUNT; i++) {
         Py_VISIT(st->names[i]);
@@ -290,6 +291,7 @@ static int module_clear(PyObject *module)
     int i;
     for (i = 0; i < PYHOST_K_COUNT; i++) {
         Py_CLEAR(st->keys[i]);
+        Py_CLEAR(st->values[i]);
     }
     for (i = 0; i < PYHOST_N_COUNT; i++) {
         Py_CLEAR(st->names[i]);

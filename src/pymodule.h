@@ -41,7 +41,8 @@ typedef struct pyhost_modstate {
     PyTypeObject *input_type;
     PyTypeObject *log_type;
     PyTypeObject *file_wrapper_type;
-    PyObject *keys[PYHOST_K_COUNT]; /* environ keys of environ.h */
+    PyObject *keys[PYHOST_K_COUNT];   /* environ keys of environ.h */
+    PyObject *values[PYHOST_K_COUNT]; /* the last value seen for each, reused when equal */
     PyObject *names[PYHOST_N_COUNT];
     PyObject *wsgi_version;     /* (1, 0) */
     PyObject *mod_wsgi_version; /* tuple */

@@ -37,7 +37,7 @@ typedef struct {
     int failed;
 } env_builder;
 
-static PyObject *env_value(unsigned id, const char *v, apr_size_t vl)
+static PyObject *decode(unsigned id, const char *v, apr_size_t vl)
 {
     if (id != PYHOST_K_OTHER && pyhost_key_types[id] == PYHOST_ENV_FSPATH) {
         return PyUnicode_DecodeFSDefaultAndSize(v, (Py_ssize_t)vl);
@@ -46,6 +46,32 @@ static PyObject *env_value(unsigned id, const char *v, apr_size_t vl)
         return PyFloat_FromDouble((double)apr_atoi64(v) / 1e6);
     }
     return PyUnicode_DecodeLatin1(v, (Py_ssize_t)vl, NULL);
+}
+
+/* Most values of a known key repeat from request to request (server name, script, groups):
+ * the str made last time is reused when its bytes are the same. Without a GIL the cache
+ * would need a lock, so free-threaded builds decode every time. */
+static PyObject *env_value(pyhost_modstate *st, unsigned id, const char *v, apr_size_t vl)
+{
+#ifndef Py_GIL_DISABLED
+    PyObject *c, *val;
+    if (id == PYHOST_K_OTHER || pyhost_key_types[id] == PYHOST_ENV_TIME) {
+        return decode(id, v, vl);
+    }
+    c = st->values[id];
+    if (c && PyUnicode_IS_ASCII(c) && (apr_size_t)PyUnicode_GET_LENGTH(c) == vl &&
+        !memcmp(PyUnicode_1BYTE_DATA(c), v, vl)) {
+        return Py_NewRef(c);
+    }
+    val = decode(id, v, vl);
+    if (val) {
+        Py_XSETREF(st->values[id], Py_NewRef(val));
+    }
+    return val;
+#else
+    (void)st;
+    return decode(id, v, vl);
+#endif
 }
 
 static void env_put(void *ctx, unsigned id, const char *k, apr_size_t kl, const char *v,
@@ -58,7 +84,7 @@ static void env_put(void *ctx, unsigned id, const char *k, apr_size_t kl, const 
     }
     key = id != PYHOST_K_OTHER ? Py_NewRef(b->st->keys[id])
                                : PyUnicode_DecodeLatin1(k, (Py_ssize_t)kl, NULL);
-    val = key ? env_value(id, v, vl) : NULL;
+    val = key ? env_value(b->st, id, v, vl) : NULL;
     if (!val || PyDict_SetItem(b->dict, key, val) < 0) {
         b->failed = 1;
     }
@@ -458,6 +484,20 @@ static int consume(AdapterObject *self, PyObject *result)
     }
     if (PyList_CheckExact(result) || PyTuple_CheckExact(result)) {
         Py_ssize_t i, n = PySequence_Fast_GET_SIZE(result);
+        /* Items are checked before anything is sent, so a wrong one is still a 500; then the
+         * declared Content-Length decides whether the last item ends the response. */
+        for (i = 0; i < n; i++) {
+            PyObject *o = PySequence_Fast_GET_ITEM(result, i);
+            if (!PyBytes_Check(o)) {
+                PyErr_Format(PyExc_TypeError,
+                             "response body items must be bytes, found a value of type %.200s",
+                             Py_TYPE(o)->tp_name);
+                return -2;
+            }
+        }
+        if (n && self->status && !self->headers_sent && send_headers(self, -1) < 0) {
+            return -2;
+        }
         for (i = 0; i < n; i++) {
             int last = 0;
             item = Py_NewRef(PySequence_Fast_GET_ITEM(result, i));

@@ -166,6 +166,19 @@ static const char *split_option(cmd_parms *cmd, const char *word, const char **v
     return NULL;
 }
 
+static const char *check_group_name(cmd_parms *cmd, const char *value, int allow_resource);
+
+static const char *check_group_option(cmd_parms *cmd, const char *option, const char *value)
+{
+    if (check_group_name(cmd, value, 1)) {
+        return apr_psprintf(cmd->pool,
+                            "%s: invalid option '%s=%s': expected a name, %%{GLOBAL}, "
+                            "%%{SERVER}, %%{RESOURCE}, %%{HOST} or %%{ENV:variable}",
+                            cmd->cmd->name, option, value);
+    }
+    return NULL;
+}
+
 const char *pyhost_parse_target_opts(cmd_parms *cmd, const char **args, pyhost_target_opts *o,
                                      int allow_callable)
 {
@@ -179,9 +192,15 @@ const char *pyhost_parse_target_opts(cmd_parms *cmd, const char **args, pyhost_t
             return err;
         }
         if (!strncmp(word, "process-group=", 14)) {
+            if ((err = check_group_option(cmd, "process-group", value))) {
+                return err;
+            }
             o->process_group = group_value(value);
         }
         else if (!strncmp(word, "application-group=", 18)) {
+            if ((err = check_group_option(cmd, "application-group", value))) {
+                return err;
+            }
             o->application_group = group_value(value);
         }
         else if (allow_callable && !strncmp(word, "callable-object=", 16)) {
@@ -354,9 +373,15 @@ static const char *parse_script(cmd_parms *cmd, const char *args, int allow_proc
             return err;
         }
         if (allow_process_group && !strncmp(word, "process-group=", 14)) {
+            if ((err = check_group_option(cmd, "process-group", value))) {
+                return err;
+            }
             s->process_group = group_value(value);
         }
         else if (!strncmp(word, "application-group=", 18)) {
+            if ((err = check_group_option(cmd, "application-group", value))) {
+                return err;
+            }
             s->application_group = group_value(value);
         }
         else {
@@ -414,10 +439,24 @@ static const char *cmd_dir_script(cmd_parms *cmd, void *mconfig, const char *arg
 
 /* ---- per-request flags ------------------------------------------------------------------- */
 
-static const char *cmd_dir_flag(cmd_parms *cmd, void *mconfig, int on)
+/* On/Off directives: TAKE1 rather than FLAG, so that a wrong value is named. */
+static const char *on_off(cmd_parms *cmd, const char *value, int *out)
 {
-    *(int *)((char *)mconfig + (size_t)cmd->info) = on;
+    if (!strcasecmp(value, "On")) {
+        *out = 1;
+    }
+    else if (!strcasecmp(value, "Off")) {
+        *out = 0;
+    }
+    else {
+        return bad_value(cmd, value, "expected On or Off");
+    }
     return NULL;
+}
+
+static const char *cmd_dir_flag(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    return on_off(cmd, value, (int *)((char *)mconfig + (size_t)cmd->info));
 }
 
 static const char *cmd_map_head(cmd_parms *cmd, void *mconfig, const char *value)
@@ -496,15 +535,14 @@ static const char *cmd_global_str(cmd_parms *cmd, void *mconfig, const char *val
     return NULL;
 }
 
-static const char *cmd_global_flag(cmd_parms *cmd, void *mconfig, int on)
+static const char *cmd_global_flag(cmd_parms *cmd, void *mconfig, const char *value)
 {
     const char *err = global_only(cmd);
     (void)mconfig;
     if (err) {
         return err;
     }
-    *(int *)((char *)&pyhost_g + (size_t)cmd->info) = on;
-    return NULL;
+    return on_off(cmd, value, (int *)((char *)&pyhost_g + (size_t)cmd->info));
 }
 
 static const char *cmd_python_optimize(cmd_parms *cmd, void *mconfig, const char *value)
@@ -604,11 +642,11 @@ const command_rec pyhost_cmds[] = {
                      "daemon process group name and options"),
     AP_INIT_TAKE1("WSGISocketPrefix", cmd_global_str, G_OFF(socket_prefix), RSRC_CONF,
                   "path prefix of the daemon sockets"),
-    AP_INIT_FLAG("WSGISocketRotation", cmd_global_flag, G_OFF(socket_rotation), RSRC_CONF,
+    AP_INIT_TAKE1("WSGISocketRotation", cmd_global_flag, G_OFF(socket_rotation), RSRC_CONF,
                  "new daemon socket names on each restart"),
     AP_INIT_TAKE1("WSGIAcceptMutex", cmd_accept_mutex, NULL, RSRC_CONF,
                   "accept mutex of daemon processes"),
-    AP_INIT_FLAG("WSGIRestrictEmbedded", cmd_global_flag, G_OFF(restrict_embedded), RSRC_CONF,
+    AP_INIT_TAKE1("WSGIRestrictEmbedded", cmd_global_flag, G_OFF(restrict_embedded), RSRC_CONF,
                  "refuse to run applications in Apache's child processes"),
     /* Python */
     AP_INIT_TAKE1("WSGIPythonHome", cmd_global_str, G_OFF(python_home), RSRC_CONF,
@@ -623,38 +661,38 @@ const command_rec pyhost_cmds[] = {
                   "Python hash seed: random or a number"),
     AP_INIT_TAKE1("WSGIPythonWarnings", cmd_python_warnings, NULL, RSRC_CONF,
                   "Python warnings filter"),
-    AP_INIT_FLAG("WSGIDontWriteBytecode", cmd_global_flag, G_OFF(dont_write_bytecode),
+    AP_INIT_TAKE1("WSGIDontWriteBytecode", cmd_global_flag, G_OFF(dont_write_bytecode),
                  RSRC_CONF, "do not write .pyc files"),
-    AP_INIT_FLAG("WSGIDestroyInterpreter", cmd_global_flag, G_OFF(destroy_interpreter),
+    AP_INIT_TAKE1("WSGIDestroyInterpreter", cmd_global_flag, G_OFF(destroy_interpreter),
                  RSRC_CONF, "finalise Python when a process exits"),
-    AP_INIT_FLAG("WSGIRestrictStdin", cmd_global_flag, G_OFF(restrict_stdin), RSRC_CONF,
+    AP_INIT_TAKE1("WSGIRestrictStdin", cmd_global_flag, G_OFF(restrict_stdin), RSRC_CONF,
                  "make reading sys.stdin an error"),
-    AP_INIT_FLAG("WSGIRestrictStdout", cmd_global_flag, G_OFF(restrict_stdout), RSRC_CONF,
+    AP_INIT_TAKE1("WSGIRestrictStdout", cmd_global_flag, G_OFF(restrict_stdout), RSRC_CONF,
                  "make writing sys.stdout an error"),
-    AP_INIT_FLAG("WSGIRestrictSignal", cmd_global_flag, G_OFF(restrict_signal), RSRC_CONF,
+    AP_INIT_TAKE1("WSGIRestrictSignal", cmd_global_flag, G_OFF(restrict_signal), RSRC_CONF,
                  "ignore signal handler registration by applications"),
-    AP_INIT_FLAG("WSGICaseSensitivity", cmd_global_flag, G_OFF(case_sensitivity), RSRC_CONF,
+    AP_INIT_TAKE1("WSGICaseSensitivity", cmd_global_flag, G_OFF(case_sensitivity), RSRC_CONF,
                  "script names are case sensitive"),
-    AP_INIT_FLAG("WSGIVerboseDebugging", cmd_global_flag, G_OFF(verbose_debugging), RSRC_CONF,
+    AP_INIT_TAKE1("WSGIVerboseDebugging", cmd_global_flag, G_OFF(verbose_debugging), RSRC_CONF,
                  "accepted for compatibility; use LogLevel wsgi:debug"),
-    AP_INIT_FLAG("WSGIServerMetrics", cmd_global_flag, G_OFF(server_metrics), RSRC_CONF,
+    AP_INIT_TAKE1("WSGIServerMetrics", cmd_global_flag, G_OFF(server_metrics), RSRC_CONF,
                  "allow mod_wsgi.server_metrics() in embedded mode"),
     /* per request */
-    AP_INIT_FLAG("WSGIPassAuthorization", cmd_dir_flag, D_OFF(pass_authorization), OR_FILEINFO,
+    AP_INIT_TAKE1("WSGIPassAuthorization", cmd_dir_flag, D_OFF(pass_authorization), OR_FILEINFO,
                  "pass the Authorization header to the application"),
-    AP_INIT_FLAG("WSGIScriptReloading", cmd_dir_flag, D_OFF(script_reloading), OR_FILEINFO,
+    AP_INIT_TAKE1("WSGIScriptReloading", cmd_dir_flag, D_OFF(script_reloading), OR_FILEINFO,
                  "reload a script when it changes"),
-    AP_INIT_FLAG("WSGIErrorOverride", cmd_dir_flag, D_OFF(error_override), OR_FILEINFO,
+    AP_INIT_TAKE1("WSGIErrorOverride", cmd_dir_flag, D_OFF(error_override), OR_FILEINFO,
                  "let Apache's ErrorDocument replace error responses of daemons"),
-    AP_INIT_FLAG("WSGIChunkedRequest", cmd_dir_flag, D_OFF(chunked_request), OR_FILEINFO,
+    AP_INIT_TAKE1("WSGIChunkedRequest", cmd_dir_flag, D_OFF(chunked_request), OR_FILEINFO,
                  "accept chunked request bodies"),
     AP_INIT_TAKE1("WSGIMapHEADToGET", cmd_map_head, NULL, OR_FILEINFO,
                   "On, Off or Auto: present HEAD requests as GET"),
-    AP_INIT_FLAG("WSGIIgnoreActivity", cmd_dir_flag, D_OFF(ignore_activity), OR_FILEINFO,
+    AP_INIT_TAKE1("WSGIIgnoreActivity", cmd_dir_flag, D_OFF(ignore_activity), OR_FILEINFO,
                  "requests do not count as daemon activity"),
-    AP_INIT_FLAG("WSGIEnableSendfile", cmd_dir_flag, D_OFF(enable_sendfile), OR_FILEINFO,
+    AP_INIT_TAKE1("WSGIEnableSendfile", cmd_dir_flag, D_OFF(enable_sendfile), OR_FILEINFO,
                  "send wsgi.file_wrapper files with sendfile"),
-    AP_INIT_FLAG("WSGIPassApacheRequest", cmd_dir_flag, D_OFF(pass_apache_request), SD,
+    AP_INIT_TAKE1("WSGIPassApacheRequest", cmd_dir_flag, D_OFF(pass_apache_request), SD,
                  "put the request_rec in the environ"),
     AP_INIT_ITERATE("WSGITrustedProxies", cmd_trusted_proxies, NULL, OR_FILEINFO,
                     "addresses of trusted front-end proxies"),
@@ -667,6 +705,6 @@ const command_rec pyhost_cmds[] = {
                      "script checking user passwords"),
     AP_INIT_RAW_ARGS("WSGIAuthGroupScript", cmd_dir_script, D_OFF(auth_group_script),
                      OR_AUTHCFG, "script listing a user's groups"),
-    AP_INIT_FLAG("WSGIGroupAuthoritative", cmd_dir_flag, D_OFF(group_authoritative), OR_AUTHCFG,
+    AP_INIT_TAKE1("WSGIGroupAuthoritative", cmd_dir_flag, D_OFF(group_authoritative), OR_AUTHCFG,
                  "a failed group check is final"),
     {NULL}};

@@ -75,13 +75,20 @@ static void conn_drop(aconn *c)
     c->pos = c->in.len = 0;
 }
 
+static void set_timeout(int fd, int which, apr_interval_time_t t)
+{
+    struct timeval tv;
+    tv.tv_sec = (time_t)apr_time_sec(t);
+    tv.tv_usec = (suseconds_t)(t % APR_USEC_PER_SEC);
+    setsockopt(fd, SOL_SOCKET, which, &tv, sizeof(tv));
+}
+
 /* Connects within connect-timeout: a full backlog or a missing socket (the group restarting)
  * is tried again until then. Returns 0 or an errno value. */
 static int conn_open(aconn *c, const pyhost_group *g)
 {
     apr_time_t until = apr_time_now() + g->connect_timeout;
     struct sockaddr_un addr;
-    struct timeval tv;
     int err;
     memset(&addr, 0, sizeof(addr));
     addr.sun_family = AF_UNIX;
@@ -93,10 +100,10 @@ static int conn_open(aconn *c, const pyhost_group *g)
         }
         if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
             fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
-            tv.tv_sec = (time_t)apr_time_sec(g->socket_timeout);
-            tv.tv_usec = 0;
-            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+            set_timeout(fd, SO_SNDTIMEO, g->socket_timeout);
+            /* until a daemon accepts it (its HELLO), the wait is connect-timeout's */
+            set_timeout(fd, SO_RCVTIMEO,
+                        g->connect_timeout ? g->connect_timeout : g->socket_timeout);
             c->fd = fd;
             return 0;
         }
@@ -265,6 +272,16 @@ static int broken(request_rec *r, const pyhost_group *g, aconn *c, int head_seen
 {
     int status;
     const char *cause;
+    if ((err == EAGAIN || err == EWOULDBLOCK) && !c->pid) {
+        status = HTTP_SERVICE_UNAVAILABLE;
+        cause = apr_psprintf(r->pool,
+                             "no process of daemon group '%s' accepted the connection within "
+                             "connect-timeout (%ld seconds)",
+                             g->name, (long)apr_time_sec(g->connect_timeout));
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s", cause);
+        conn_drop(c);
+        return status;
+    }
     if (err == EAGAIN || err == EWOULDBLOCK) {
         status = HTTP_GATEWAY_TIME_OUT;
         cause = apr_psprintf(r->pool, "socket-timeout of %ld seconds passed waiting for %s",
@@ -457,6 +474,7 @@ static int relay(response *x, int *retry)
             }
             c->pid = pid;
             c->pos += f.len;
+            set_timeout(c->fd, SO_RCVTIMEO, x->g->socket_timeout);
             break;
         }
         case PYHOST_F_GOODBYE:

@@ -304,8 +304,10 @@ static const char *set_option(cmd_parms *cmd, pyhost_group *g, const opt_def *o,
         v = strtoll(value, &end, 10);
         if (!*value || *end || errno || v < o->min || v > o->max) {
             return opt_error(cmd, g, o->name, value,
-                             apr_psprintf(cmd->pool, "expected a whole number from %lld to %lld",
-                                          o->min, o->max));
+                             apr_psprintf(cmd->pool,
+                                          "expected a whole number from %" APR_INT64_T_FMT
+                                          " to %" APR_INT64_T_FMT,
+                                          (apr_int64_t)o->min, (apr_int64_t)o->max));
         }
         *(int *)(base + o->offset) = (int)v;
         return NULL;
@@ -322,8 +324,9 @@ static const char *set_option(cmd_parms *cmd, pyhost_group *g, const opt_def *o,
             return opt_error(
                 cmd, g, o->name, value,
                 apr_psprintf(cmd->pool,
-                             "expected a byte count (K, M or G allowed) of at least %lld%s",
-                             o->min, o->min > 1 ? ", or 0 for the default" : ""));
+                             "expected a byte count (K, M or G allowed) of at least %"
+                             APR_INT64_T_FMT "%s",
+                             (apr_int64_t)o->min, o->min > 1 ? ", or 0 for the default" : ""));
         }
         if (o->offset == OFF(stack_size)) {
             g->stack_size = (apr_size_t)v;

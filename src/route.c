@@ -21,15 +21,16 @@ APLOG_USE_MODULE(wsgi);
 
 /* ---- WSGIScriptAlias --------------------------------------------------------------------- */
 
-/* Length of the URI prefix matching alias, slashes in the alias matching runs of slashes; 0 if
- * no match or the match ends inside a path segment. */
-static apr_size_t prefix_match(const char *uri, const char *alias)
+/* Length of the URI prefix matching alias, slashes in the alias matching runs of slashes, or
+ * -1 if no match or the match ends inside a path segment. The slashes that end the match are
+ * left to the rest, which becomes PATH_INFO: WSGIScriptAlias / gives "/" for "/". */
+static apr_ssize_t prefix_match(const char *uri, const char *alias)
 {
     const char *a = alias, *u = uri;
     while (*a) {
         if (*a == '/') {
             if (*u != '/') {
-                return 0;
+                return -1;
             }
             while (*a == '/') {
                 a++;
@@ -39,20 +40,29 @@ static apr_size_t prefix_match(const char *uri, const char *alias)
             }
         }
         else if (*u++ != *a++) {
-            return 0;
+            return -1;
         }
     }
-    if (a[-1] != '/' && *u && *u != '/') {
-        return 0;
+    if (a[-1] == '/') {
+        while (u > uri && u[-1] == '/') {
+            u--;
+        }
     }
-    return (apr_size_t)(u - uri);
+    else if (*u && *u != '/') {
+        return -1;
+    }
+    return (apr_ssize_t)(u - uri);
 }
 
-/* target + the unmatched rest of the URI, with exactly the slash the file system needs. */
+/* target + the unmatched rest of the URI, with exactly one slash between them. */
 static char *join_rest(apr_pool_t *p, const char *target, const char *rest)
 {
     apr_size_t tl = strlen(target);
-    if (*rest && *rest != '/' && tl && target[tl - 1] != '/') {
+    int target_slash = tl && target[tl - 1] == '/';
+    if (*rest == '/' && target_slash) {
+        rest++;
+    }
+    else if (*rest && *rest != '/' && !target_slash) {
         return apr_pstrcat(p, target, "/", rest, NULL);
     }
     return apr_pstrcat(p, target, rest, NULL);
@@ -82,8 +92,8 @@ int pyhost_translate_name(request_rec *r)
             }
         }
         else {
-            apr_size_t l = prefix_match(r->uri, a[i].location);
-            if (l) {
+            apr_ssize_t l = prefix_match(r->uri, a[i].location);
+            if (l >= 0) {
                 found = join_rest(r->pool, a[i].target, r->uri + l);
             }
         }

@@ -9,7 +9,6 @@ import re
 
 import pytest
 
-from harness import Apache
 
 HELLO = """
 def application(environ, start_response):

@@ -80,6 +80,15 @@ WSGIScriptAlias /g/host @ROOT@/env.wsgi
 WSGIScriptAlias /g/literal @ROOT@/env.wsgi
 WSGIScriptAlias /g/envvar @ROOT@/env.wsgi
 WSGIScriptAlias /g/option @ROOT@/env.wsgi application-group=optgroup
+WSGIScriptAlias /g/envglobal @ROOT@/env.wsgi
+WSGIScriptAlias /g/envunset @ROOT@/env.wsgi
+<Location /g/envglobal>
+    SetEnv APPGRP2 %{GLOBAL}
+    WSGIApplicationGroup %{ENV:APPGRP2}
+</Location>
+<Location /g/envunset>
+    WSGIApplicationGroup %{ENV:PYHOST_TEST_UNSET_VAR}
+</Location>
 <Location /g/global>
     WSGIApplicationGroup %{GLOBAL}
 </Location>
@@ -116,6 +125,7 @@ WSGIScriptAlias /head/offdeflate @ROOT@/env.wsgi
     SetOutputFilter DEFLATE
 </Location>
 <Location /head/bytype>
+    WSGIMapHEADToGET Auto
     AddOutputFilterByType DEFLATE text/plain
 </Location>
 <Location /head/offdeflate>
@@ -261,7 +271,8 @@ def mpm_case(request, module_apache):
     mpm, cfg, mt, mp, tpp, maxp = MPM_CASES[request.param]
     a = module_apache("WSGIScriptAlias /app @ROOT@/env.wsgi\n", files={"env.wsgi": ENV_APP},
                       mpm=mpm, mpm_config=cfg)
-    return request.param, a, mt, mp, tpp, maxp
+    yield request.param, a, mt, mp, tpp, maxp
+    a.cleanup()  # one MPM instance at a time
 
 
 def test_mpm_multithread_multiprocess_run_once(mpm_case):
@@ -396,6 +407,10 @@ def test_server_protocol_http10(main):
     assert env["SERVER_PROTOCOL"] == "HTTP/1.0"
     assert "HTTP_HOST" not in env
     assert env["SERVER_NAME"] == "localhost"  # no Host header: the ServerName
+    # ... and no port from the client either: ap_get_server_port() falls back to 80, which
+    # %{RESOURCE} leaves out of the group name
+    assert env["SERVER_PORT"] == "80"
+    assert env["mod_wsgi.application_group"] == "localhost|/app"
 
 
 def test_content_type_and_length(main):
@@ -488,6 +503,7 @@ def test_mod_wsgi_keys(main):
     assert env["mod_wsgi.application_group"] == "localhost:%d|/app" % main.port
     assert env["mod_wsgi.callable_object"] == "application"
     assert env["mod_wsgi.request_handler"] == "wsgi-script"
+    assert env["mod_wsgi.handler_script"] == ""
     assert env["mod_wsgi.script_reloading"] == "1"
     assert types["mod_wsgi.version"] == "tuple"
     assert len(env["mod_wsgi.version"]) >= 2
@@ -517,6 +533,8 @@ def test_callable_object_option(main):
     ("/g/literal", "mygroup"),
     ("/g/envvar", "fromenv"),
     ("/g/option", "optgroup"),
+    ("/g/envglobal", ""),                                 # a %{...} value is expanded again
+    ("/g/envunset", "%{{ENV:PYHOST_TEST_UNSET_VAR}}"),    # not found: the literal string
 ])
 def test_application_group(main, path, expected):
     info = info_of(main, path)
@@ -525,7 +543,8 @@ def test_application_group(main, path, expected):
 
 
 @pytest.mark.parametrize("host, expected", [
-    ("example.test", "example.test:{port}"),  # no port in Host: the connection's port
+    # no port in Host: Apache's server port, which is 80 here (UseCanonicalPhysicalPort Off)
+    ("example.test", "example.test"),
     ("example.test:8080", "example.test:8080"),
     ("example.test:80", "example.test"),
 ])
@@ -547,8 +566,8 @@ def test_application_group_resource_ignores_host_name(main):
     ("/head/on", "GET"),
     ("/app", "HEAD"),           # default is Auto, no content filter
     ("/head/auto", "HEAD"),
-    ("/head/deflate", "GET"),   # Auto with SetOutputFilter DEFLATE
-    ("/head/bytype", "GET"),    # Auto with AddOutputFilterByType DEFLATE
+    ("/head/deflate", "GET"),   # default (Auto) with SetOutputFilter DEFLATE
+    ("/head/bytype", "GET"),    # explicit Auto with AddOutputFilterByType DEFLATE
     ("/head/offdeflate", "HEAD"),
 ])
 def test_head_mapping(main, path, method_seen):
@@ -606,4 +625,5 @@ def test_handler_script(main):
     env = decode(main, r)["env"]
     assert env["mod_wsgi.callable_object"] == "handle_request"
     assert env["mod_wsgi.request_handler"] == "my-handler"
+    assert env["mod_wsgi.handler_script"] == main.path("handler.wsgi")
     assert env["REQUEST_URI"] == "/hs/some/thing"

@@ -594,7 +594,7 @@ static const char *cmd_python_warnings(cmd_parms *cmd, void *mconfig, const char
 
 static const char *cmd_accept_mutex(cmd_parms *cmd, void *mconfig, const char *value)
 {
-    static const char *const known[] = {"default", "flock", "fcntl", "sysvsem",
+    static const char *const known[] = {"default",  "flock",   "fcntl", "sysvsem",
                                         "posixsem", "pthread", NULL};
     const char *err = global_only(cmd);
     int i;
@@ -615,7 +615,7 @@ static const char *cmd_accept_mutex(cmd_parms *cmd, void *mconfig, const char *v
 
 #define G_OFF(f) ((void *)APR_OFFSETOF(pyhost_globals, f))
 #define D_OFF(f) ((void *)APR_OFFSETOF(pyhost_dir_cfg, f))
-#define SD (ACCESS_CONF | RSRC_CONF)
+#define SD       (ACCESS_CONF | RSRC_CONF)
 
 const command_rec pyhost_cmds[] = {
     /* routing */
@@ -643,11 +643,11 @@ const command_rec pyhost_cmds[] = {
     AP_INIT_TAKE1("WSGISocketPrefix", cmd_global_str, G_OFF(socket_prefix), RSRC_CONF,
                   "path prefix of the daemon sockets"),
     AP_INIT_TAKE1("WSGISocketRotation", cmd_global_flag, G_OFF(socket_rotation), RSRC_CONF,
-                 "new daemon socket names on each restart"),
+                  "new daemon socket names on each restart"),
     AP_INIT_TAKE1("WSGIAcceptMutex", cmd_accept_mutex, NULL, RSRC_CONF,
                   "accept mutex of daemon processes"),
     AP_INIT_TAKE1("WSGIRestrictEmbedded", cmd_global_flag, G_OFF(restrict_embedded), RSRC_CONF,
-                 "refuse to run applications in Apache's child processes"),
+                  "refuse to run applications in Apache's child processes"),
     /* Python */
     AP_INIT_TAKE1("WSGIPythonHome", cmd_global_str, G_OFF(python_home), RSRC_CONF,
                   "Python installation or virtual environment prefix"),
@@ -661,39 +661,39 @@ const command_rec pyhost_cmds[] = {
                   "Python hash seed: random or a number"),
     AP_INIT_TAKE1("WSGIPythonWarnings", cmd_python_warnings, NULL, RSRC_CONF,
                   "Python warnings filter"),
-    AP_INIT_TAKE1("WSGIDontWriteBytecode", cmd_global_flag, G_OFF(dont_write_bytecode),
-                 RSRC_CONF, "do not write .pyc files"),
-    AP_INIT_TAKE1("WSGIDestroyInterpreter", cmd_global_flag, G_OFF(destroy_interpreter),
-                 RSRC_CONF, "finalise Python when a process exits"),
+    AP_INIT_TAKE1("WSGIDontWriteBytecode", cmd_global_flag, G_OFF(dont_write_bytecode), RSRC_CONF,
+                  "do not write .pyc files"),
+    AP_INIT_TAKE1("WSGIDestroyInterpreter", cmd_global_flag, G_OFF(destroy_interpreter), RSRC_CONF,
+                  "finalise Python when a process exits"),
     AP_INIT_TAKE1("WSGIRestrictStdin", cmd_global_flag, G_OFF(restrict_stdin), RSRC_CONF,
-                 "make reading sys.stdin an error"),
+                  "make reading sys.stdin an error"),
     AP_INIT_TAKE1("WSGIRestrictStdout", cmd_global_flag, G_OFF(restrict_stdout), RSRC_CONF,
-                 "make writing sys.stdout an error"),
+                  "make writing sys.stdout an error"),
     AP_INIT_TAKE1("WSGIRestrictSignal", cmd_global_flag, G_OFF(restrict_signal), RSRC_CONF,
-                 "ignore signal handler registration by applications"),
+                  "ignore signal handler registration by applications"),
     AP_INIT_TAKE1("WSGICaseSensitivity", cmd_global_flag, G_OFF(case_sensitivity), RSRC_CONF,
-                 "script names are case sensitive"),
+                  "script names are case sensitive"),
     AP_INIT_TAKE1("WSGIVerboseDebugging", cmd_global_flag, G_OFF(verbose_debugging), RSRC_CONF,
-                 "accepted for compatibility; use LogLevel wsgi:debug"),
+                  "accepted for compatibility; use LogLevel wsgi:debug"),
     AP_INIT_TAKE1("WSGIServerMetrics", cmd_global_flag, G_OFF(server_metrics), RSRC_CONF,
-                 "allow mod_wsgi.server_metrics() in embedded mode"),
+                  "allow mod_wsgi.server_metrics() in embedded mode"),
     /* per request */
     AP_INIT_TAKE1("WSGIPassAuthorization", cmd_dir_flag, D_OFF(pass_authorization), OR_FILEINFO,
-                 "pass the Authorization header to the application"),
+                  "pass the Authorization header to the application"),
     AP_INIT_TAKE1("WSGIScriptReloading", cmd_dir_flag, D_OFF(script_reloading), OR_FILEINFO,
-                 "reload a script when it changes"),
+                  "reload a script when it changes"),
     AP_INIT_TAKE1("WSGIErrorOverride", cmd_dir_flag, D_OFF(error_override), OR_FILEINFO,
-                 "let Apache's ErrorDocument replace error responses of daemons"),
+                  "let Apache's ErrorDocument replace error responses of daemons"),
     AP_INIT_TAKE1("WSGIChunkedRequest", cmd_dir_flag, D_OFF(chunked_request), OR_FILEINFO,
-                 "accept chunked request bodies"),
+                  "accept chunked request bodies"),
     AP_INIT_TAKE1("WSGIMapHEADToGET", cmd_map_head, NULL, OR_FILEINFO,
                   "On, Off or Auto: present HEAD requests as GET"),
     AP_INIT_TAKE1("WSGIIgnoreActivity", cmd_dir_flag, D_OFF(ignore_activity), OR_FILEINFO,
-                 "requests do not count as daemon activity"),
+                  "requests do not count as daemon activity"),
     AP_INIT_TAKE1("WSGIEnableSendfile", cmd_dir_flag, D_OFF(enable_sendfile), OR_FILEINFO,
-                 "send wsgi.file_wrapper files with sendfile"),
+                  "send wsgi.file_wrapper files with sendfile"),
     AP_INIT_TAKE1("WSGIPassApacheRequest", cmd_dir_flag, D_OFF(pass_apache_request), SD,
-                 "put the request_rec in the environ"),
+                  "put the request_rec in the environ"),
     AP_INIT_ITERATE("WSGITrustedProxies", cmd_trusted_proxies, NULL, OR_FILEINFO,
                     "addresses of trusted front-end proxies"),
     AP_INIT_ITERATE("WSGITrustedProxyHeaders", cmd_trusted_proxy_headers, NULL, OR_FILEINFO,
@@ -703,8 +703,8 @@ const command_rec pyhost_cmds[] = {
                      "script deciding host access"),
     AP_INIT_RAW_ARGS("WSGIAuthUserScript", cmd_dir_script, D_OFF(auth_user_script), OR_AUTHCFG,
                      "script checking user passwords"),
-    AP_INIT_RAW_ARGS("WSGIAuthGroupScript", cmd_dir_script, D_OFF(auth_group_script),
-                     OR_AUTHCFG, "script listing a user's groups"),
+    AP_INIT_RAW_ARGS("WSGIAuthGroupScript", cmd_dir_script, D_OFF(auth_group_script), OR_AUTHCFG,
+                     "script listing a user's groups"),
     AP_INIT_TAKE1("WSGIGroupAuthoritative", cmd_dir_flag, D_OFF(group_authoritative), OR_AUTHCFG,
-                 "a failed group check is final"),
+                  "a failed group check is final"),
     {NULL}};

@@ -175,7 +175,7 @@ typedef struct {
     const char *python_path;
     const char *python_eggs;
     int python_optimize;
-    long long python_hash_seed; /* -1: random */
+    long long python_hash_seed;          /* -1: random */
     apr_array_header_t *python_warnings; /* of const char * */
     int dont_write_bytecode;
     int restrict_embedded;

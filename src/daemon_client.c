@@ -27,7 +27,7 @@
 APLOG_USE_MODULE(wsgi);
 
 #define READ_BUFFER 65536
-#define EAGER_BODY 65536
+#define EAGER_BODY  65536
 
 /* One kept connection of one Apache thread to one daemon group. */
 typedef struct {
@@ -219,8 +219,9 @@ static apr_status_t add_body(request_rec *r, apr_bucket_brigade *bb, pyhost_buf 
     if (APR_STATUS_IS_EAGAIN(rv)) {
         rv = APR_SUCCESS;
     }
-    out->data[at + 1] = (char)(rv != APR_SUCCESS ? PYHOST_FL_EOF : eos ? PYHOST_FL_EOF
-                                                                       : PYHOST_FL_PAUSE);
+    out->data[at + 1] = (char)(rv != APR_SUCCESS ? PYHOST_FL_EOF
+                               : eos             ? PYHOST_FL_EOF
+                                                 : PYHOST_FL_PAUSE);
     pyhost_frame_end(out, at);
     return rv;
 }
@@ -262,8 +263,7 @@ static void build_request(pyhost_route *rt, pyhost_buf *out, apr_bucket_brigade 
 
 static const char *who(request_rec *r, const pyhost_group *g, const aconn *c)
 {
-    return c->pid ? apr_psprintf(r->pool, "daemon process %ld of group '%s'", (long)c->pid,
-                                 g->name)
+    return c->pid ? apr_psprintf(r->pool, "daemon process %ld of group '%s'", (long)c->pid, g->name)
                   : apr_psprintf(r->pool, "daemon group '%s'", g->name);
 }
 
@@ -308,8 +308,8 @@ typedef struct {
     request_rec *r;
     const pyhost_group *g;
     aconn *c;
-    apr_bucket_brigade *bb;  /* response data not yet passed */
-    apr_bucket_brigade *in;  /* for reading the request body */
+    apr_bucket_brigade *bb; /* response data not yet passed */
+    apr_bucket_brigade *in; /* for reading the request body */
     apr_size_t buffered;
     int head_seen;
     int override; /* WSGIErrorOverride: Apache makes the error page */
@@ -409,7 +409,8 @@ static int take_data(response *x, apr_size_t len, int keep)
             n = len;
         }
         if (keep) {
-            APR_BRIGADE_INSERT_TAIL(x->bb, apr_bucket_heap_create(c->in.data + c->pos, n, NULL, ba));
+            APR_BRIGADE_INSERT_TAIL(x->bb,
+                                    apr_bucket_heap_create(c->in.data + c->pos, n, NULL, ba));
             x->buffered += n;
         }
         c->pos += n;
@@ -481,8 +482,7 @@ static int relay(response *x, int *retry)
             conn_drop(c);
             if (x->head_seen) {
                 ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                              "daemon group '%s' closed the connection in a response",
-                              x->g->name);
+                              "daemon group '%s' closed the connection in a response", x->g->name);
                 abort_client(x);
                 return OK;
             }
@@ -673,7 +673,6 @@ int pyhost_daemon_hop(pyhost_route *rt)
         }
     }
     ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                  "daemon group '%s' did not take the request after %d attempts", g->name,
-                  attempt);
+                  "daemon group '%s' did not take the request after %d attempts", g->name, attempt);
     return HTTP_SERVICE_UNAVAILABLE;
 }

@@ -42,8 +42,8 @@ typedef struct {
 static const char *opt_error(cmd_parms *cmd, pyhost_group *g, const char *opt, const char *value,
                              const char *why)
 {
-    return apr_psprintf(cmd->pool, "WSGIDaemonProcess %s: invalid value '%s' for %s: %s",
-                        g->name, value, opt, why);
+    return apr_psprintf(cmd->pool, "WSGIDaemonProcess %s: invalid value '%s' for %s: %s", g->name,
+                        value, opt, why);
 }
 
 static int parse_uid(const char *value, uid_t *uid, const char **name)
@@ -146,9 +146,8 @@ static const char *opt_umask(cmd_parms *cmd, pyhost_group *g, const char *value)
 
 static const char *opt_display_name(cmd_parms *cmd, pyhost_group *g, const char *value)
 {
-    g->display_name = !strcmp(value, "%{GROUP}")
-                          ? apr_psprintf(cmd->pool, "(wsgi:%s)", g->name)
-                          : value;
+    g->display_name =
+        !strcmp(value, "%{GROUP}") ? apr_psprintf(cmd->pool, "(wsgi:%s)", g->name) : value;
     return NULL;
 }
 
@@ -290,8 +289,7 @@ static int parse_bytes(const char *value, long long *out)
     return 0;
 }
 
-static const char *set_option(cmd_parms *cmd, pyhost_group *g, const opt_def *o,
-                              const char *value)
+static const char *set_option(cmd_parms *cmd, pyhost_group *g, const opt_def *o, const char *value)
 {
     char *base = (char *)g, *end;
     long long v;
@@ -323,10 +321,10 @@ static const char *set_option(cmd_parms *cmd, pyhost_group *g, const opt_def *o,
         if (parse_bytes(value, &v) < 0 || (v && v < o->min) || (o->max && v > o->max)) {
             return opt_error(
                 cmd, g, o->name, value,
-                apr_psprintf(cmd->pool,
-                             "expected a byte count (K, M or G allowed) of at least %"
-                             APR_INT64_T_FMT "%s",
-                             (apr_int64_t)o->min, o->min > 1 ? ", or 0 for the default" : ""));
+                apr_psprintf(
+                    cmd->pool,
+                    "expected a byte count (K, M or G allowed) of at least %" APR_INT64_T_FMT "%s",
+                    (apr_int64_t)o->min, o->min > 1 ? ", or 0 for the default" : ""));
         }
         if (o->offset == OFF(stack_size)) {
             g->stack_size = (apr_size_t)v;
@@ -421,8 +419,8 @@ const char *pyhost_parse_daemon_process(cmd_parms *cmd, void *mconfig, const cha
                                 word, pyhost_daemon_option_list());
         }
         if (!eq || !eq[1]) {
-            return apr_psprintf(cmd->pool, "WSGIDaemonProcess %s: option '%s' needs a value",
-                                name, word);
+            return apr_psprintf(cmd->pool, "WSGIDaemonProcess %s: option '%s' needs a value", name,
+                                word);
         }
         if (!strcmp(o->name, "processes")) {
             g->multiprocess = 1;

@@ -128,8 +128,7 @@ static void set_home_and_locale(pyhost_group *g)
         home = pw ? pw->pw_dir : NULL;
     }
     if (home && chdir(home) < 0) {
-        fatal(apr_psprintf(g->server->process->pool, "cannot change directory to %s", home),
-              errno);
+        fatal(apr_psprintf(g->server->process->pool, "cannot change directory to %s", home), errno);
     }
     if (g->umask >= 0) {
         umask((mode_t)g->umask);

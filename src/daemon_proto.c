@@ -70,8 +70,8 @@ void pyhost_frame_add(pyhost_buf *b, int type, int flags, int aux, const void *p
     pyhost_frame_end(b, at);
 }
 
-void pyhost_pair_add(pyhost_buf *b, unsigned id, const char *key, apr_size_t klen,
-                     const char *val, apr_size_t vlen)
+void pyhost_pair_add(pyhost_buf *b, unsigned id, const char *key, apr_size_t klen, const char *val,
+                     apr_size_t vlen)
 {
     uint32_t vl = (uint32_t)vlen;
     char *p;
@@ -89,8 +89,7 @@ void pyhost_pair_add(pyhost_buf *b, unsigned id, const char *key, apr_size_t kle
     b->len = (apr_size_t)(p + 4 + vlen - b->data);
 }
 
-int pyhost_pairs_walk(const char *p, apr_size_t len, uint32_t npairs, pyhost_env_fn fn,
-                      void *ctx)
+int pyhost_pairs_walk(const char *p, apr_size_t len, uint32_t npairs, pyhost_env_fn fn, void *ctx)
 {
     const char *end = p + len;
     uint32_t n;

@@ -22,7 +22,7 @@
 #include <sys/uio.h>
 
 #define PYHOST_PROTO_MAGIC 0x31687970u /* "pyh1" */
-#define PYHOST_SECRET_LEN 16
+#define PYHOST_SECRET_LEN  16
 
 enum {
     PYHOST_F_HELLO = 1,   /* A->D: magic, secret. D->A: magic, pid */
@@ -38,11 +38,11 @@ enum {
 };
 
 /* frame flags */
-#define PYHOST_FL_EOF 1    /* BODY: the request body is complete */
-#define PYHOST_FL_PAUSE 2  /* BODY: more body exists, sent when asked */
-#define PYHOST_FL_FLUSH 1  /* DATA: the client should see this now */
+#define PYHOST_FL_EOF    1 /* BODY: the request body is complete */
+#define PYHOST_FL_PAUSE  2 /* BODY: more body exists, sent when asked */
+#define PYHOST_FL_FLUSH  1 /* DATA: the client should see this now */
 #define PYHOST_FL_FAILED 1 /* END: the response was cut short */
-#define PYHOST_FL_RETRY 1  /* REFUSE: the request did not start; send it again */
+#define PYHOST_FL_RETRY  1 /* REFUSE: the request did not start; send it again */
 
 typedef struct {
     uint8_t type;
@@ -52,9 +52,9 @@ typedef struct {
 } pyhost_frame;
 
 /* REQUEST flags */
-#define PYHOST_RQ_NO_BODY 1         /* no body follows: the input is empty */
-#define PYHOST_RQ_HEAD 2            /* a HEAD request */
-#define PYHOST_RQ_RELOAD 4          /* WSGIScriptReloading On */
+#define PYHOST_RQ_NO_BODY         1 /* no body follows: the input is empty */
+#define PYHOST_RQ_HEAD            2 /* a HEAD request */
+#define PYHOST_RQ_RELOAD          4 /* WSGIScriptReloading On */
 #define PYHOST_RQ_IGNORE_ACTIVITY 8 /* WSGIIgnoreActivity On */
 
 typedef struct {
@@ -83,11 +83,10 @@ void pyhost_frame_add(pyhost_buf *b, int type, int flags, int aux, const void *p
                       apr_size_t len);
 
 /* Appends one environ pair (key id of environ.h). */
-void pyhost_pair_add(pyhost_buf *b, unsigned id, const char *key, apr_size_t klen,
-                     const char *val, apr_size_t vlen);
+void pyhost_pair_add(pyhost_buf *b, unsigned id, const char *key, apr_size_t klen, const char *val,
+                     apr_size_t vlen);
 /* Walks the pairs of a REQUEST payload; returns -1 if they are malformed. */
-int pyhost_pairs_walk(const char *p, apr_size_t len, uint32_t npairs, pyhost_env_fn fn,
-                      void *ctx);
+int pyhost_pairs_walk(const char *p, apr_size_t len, uint32_t npairs, pyhost_env_fn fn, void *ctx);
 
 /* Writes every byte of iov, passing fd along when fd >= 0. 0, or an errno value. */
 int pyhost_sendv(int sock, struct iovec *iov, int n, int fd);

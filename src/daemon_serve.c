@@ -27,9 +27,9 @@
 APLOG_USE_MODULE(wsgi);
 
 #define MAX_REQUEST_FRAME (16 * 1024 * 1024)
-#define COPY_LIMIT 32768     /* bigger response blocks are written from the app's buffer */
-#define OUT_HIGH_WATER 65536 /* buffered response bytes that force a write */
-#define BODY_PULL 65536      /* least body asked for with MORE */
+#define COPY_LIMIT        32768 /* bigger response blocks are written from the app's buffer */
+#define OUT_HIGH_WATER    65536 /* buffered response bytes that force a write */
+#define BODY_PULL         65536 /* least body asked for with MORE */
 
 enum { CONN_IDLE, CONN_BUSY, CONN_CLOSED };
 
@@ -112,8 +112,7 @@ static void conn_goodbye(dconn *c)
 
 static int conn_claim(dconn *c, int from, int to)
 {
-    return __atomic_compare_exchange_n(&c->state, &from, to, 0, __ATOMIC_SEQ_CST,
-                                       __ATOMIC_SEQ_CST);
+    return __atomic_compare_exchange_n(&c->state, &from, to, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
 }
 
 /* Puts a connection back into the epoll set, unless the process is stopping. */
@@ -554,8 +553,9 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
     }
     if (sv.g->queue_timeout && now - fx.request_time > sv.g->queue_timeout) {
         refuse(&d, 503, 0,
-               apr_psprintf(p, "queue-timeout: the request waited %.1f seconds for a thread of "
-                               "the daemon group (queue-timeout=%ld)",
+               apr_psprintf(p,
+                            "queue-timeout: the request waited %.1f seconds for a thread of "
+                            "the daemon group (queue-timeout=%ld)",
                             (double)(now - fx.request_time) / APR_USEC_PER_SEC,
                             (long)apr_time_sec(sv.g->queue_timeout)));
         drain(&d);
@@ -699,8 +699,8 @@ int pyhost_serve_start(pyhost_group *g, server_rec *s)
     if (sv.epfd < 0 || sv.wake_fd < 0 || flags < 0 ||
         fcntl(sv.listen_fd, F_SETFL, flags | O_NONBLOCK) < 0) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,
-                     "daemon process %ld of group '%s': cannot set up its event loop",
-                     (long)sv.pid, g->name);
+                     "daemon process %ld of group '%s': cannot set up its event loop", (long)sv.pid,
+                     g->name);
         return -1;
     }
     ev.events = EPOLLIN | EPOLLONESHOT;
@@ -720,8 +720,8 @@ int pyhost_serve_start(pyhost_group *g, server_rec *s)
         w->index = i + 1;
         if (pthread_create(&w->thread, &attr, worker_main, w)) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,
-                         "daemon process %ld of group '%s': cannot start thread %d",
-                         (long)sv.pid, g->name, i + 1);
+                         "daemon process %ld of group '%s': cannot start thread %d", (long)sv.pid,
+                         g->name, i + 1);
             pthread_attr_destroy(&attr);
             return -1;
         }

@@ -71,9 +71,8 @@ static const char *describe_end(apr_pool_t *p, int code, int status)
     if (code == CLD_EXITED) {
         return apr_psprintf(p, "exited with status %d", status);
     }
-    return apr_psprintf(p, "killed by signal %d (%s%s)%s", status, sigabbrev_np(status)
-                                                                        ? sigabbrev_np(status)
-                                                                        : "?",
+    return apr_psprintf(p, "killed by signal %d (%s%s)%s", status,
+                        sigabbrev_np(status) ? sigabbrev_np(status) : "?",
                         status == SIGKILL ? "; possibly the kernel's out-of-memory killer" : "",
                         code == CLD_DUMPED ? ", core dumped" : "");
 }
@@ -218,9 +217,8 @@ static void maintenance(int reason, void *data, int status)
         }
         slot->restarts++;
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, main_server,
-                     "daemon process %ld of group '%s' %s; starting a new one",
-                     (long)d->proc.pid, d->group->name,
-                     describe_end(d->pool, slot->dead_code, slot->dead_status));
+                     "daemon process %ld of group '%s' %s; starting a new one", (long)d->proc.pid,
+                     d->group->name, describe_end(d->pool, slot->dead_code, slot->dead_status));
         spawn(d, main_server);
         break;
     case APR_OC_REASON_RESTART:

@@ -152,8 +152,8 @@ int pyhost_embedded_run(pyhost_route *rt)
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     if (!pyhost_python_ready()) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                      "%s: Python is not initialised in this process", rt->script);
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s: Python is not initialised in this process",
+                      rt->script);
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     interp = pyhost_interp_get(rt->application_group);

@@ -78,8 +78,7 @@ static unsigned known_header(const char *name, apr_size_t len)
         if (!strcasecmp(name, "Accept-Encoding")) {
             return PYHOST_K_HTTP_ACCEPT_ENCODING;
         }
-        return strcasecmp(name, "Accept-Language") ? PYHOST_K_OTHER
-                                                    : PYHOST_K_HTTP_ACCEPT_LANGUAGE;
+        return strcasecmp(name, "Accept-Language") ? PYHOST_K_OTHER : PYHOST_K_HTTP_ACCEPT_LANGUAGE;
     default:
         return PYHOST_K_OTHER;
     }

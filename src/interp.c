@@ -27,7 +27,7 @@ static int python_ready;
 static apr_pool_t *interp_pool;
 static apr_thread_mutex_t *table_lock;  /* interpreters and thread-state registry */
 static apr_thread_mutex_t *create_lock; /* one interpreter created at a time */
-static apr_hash_t *interp_table;       /* name -> pyhost_interp */
+static apr_hash_t *interp_table;        /* name -> pyhost_interp */
 static apr_array_header_t *interp_list; /* of pyhost_interp *, index order */
 static apr_array_header_t *all_tstates; /* of PyThreadState *, for finalisation */
 static int next_index;                  /* of the next interpreter */
@@ -134,8 +134,8 @@ static int set_stream(pyhost_modstate *st, const char *name, int restricted)
 static int setup_interp(pyhost_interp *interp)
 {
     const pyhost_logctx lc = {NULL, pyhost_proc.server, NULL};
-    const char *python_path = pyhost_proc.group ? pyhost_proc.group->python_path
-                                                : pyhost_g.python_path;
+    const char *python_path =
+        pyhost_proc.group ? pyhost_proc.group->python_path : pyhost_g.python_path;
     const char *home = pyhost_proc.group ? pyhost_proc.group->home : NULL;
 
     interp->module = PyImport_ImportModule("mod_wsgi");
@@ -151,9 +151,8 @@ static int setup_interp(pyhost_interp *interp)
         ((python_path || home) && setup_sys_path(python_path, home) < 0) ||
         (pyhost_g.restrict_signal && !(pyhost_proc.group && pyhost_proc.group->threads == 0) &&
          pyhost_pymodule_restrict_signal(interp->module) < 0)) {
-        pyhost_log_exception(&lc, apr_psprintf(interp->pool,
-                                               "cannot set up Python interpreter '%s'",
-                                               interp->name));
+        pyhost_log_exception(
+            &lc, apr_psprintf(interp->pool, "cannot set up Python interpreter '%s'", interp->name));
         return -1;
     }
     return 0;
@@ -192,10 +191,10 @@ static int python_home_config(PyConfig *config, server_rec *s, const char *home)
     char *cfg = apr_pstrcat(interp_pool, home, "/pyvenv.cfg", NULL);
     if (access(cfg, R_OK) == 0) {
         /* a virtual environment: Python finds its base installation from bin/python */
-        return config_status(PyConfig_SetBytesString(config, &config->program_name,
-                                                     apr_pstrcat(interp_pool, home,
-                                                                 "/bin/python", NULL)),
-                             config, s, "python home");
+        return config_status(
+            PyConfig_SetBytesString(config, &config->program_name,
+                                    apr_pstrcat(interp_pool, home, "/bin/python", NULL)),
+            config, s, "python home");
     }
     return config_status(PyConfig_SetBytesString(config, &config->home, home), config, s,
                          "python home");
@@ -243,14 +242,14 @@ int pyhost_python_init(apr_pool_t *p, server_rec *s)
 #ifdef Py_GIL_DISABLED
     config.enable_gil = main_mode == PYHOST_GIL_FREE ? 0 : 1;
 #endif
-    if (config_status(PyConfig_SetBytesString(&config, &config.program_name, "python3"),
-                      &config, s, "program name") < 0 ||
+    if (config_status(PyConfig_SetBytesString(&config, &config.program_name, "python3"), &config, s,
+                      "program name") < 0 ||
         (home && python_home_config(&config, s, home) < 0)) {
         return -1;
     }
     for (i = 0; i < pyhost_g.python_warnings->nelts; i++) {
-        wchar_t *w = Py_DecodeLocale(APR_ARRAY_IDX(pyhost_g.python_warnings, i, const char *),
-                                     NULL);
+        wchar_t *w =
+            Py_DecodeLocale(APR_ARRAY_IDX(pyhost_g.python_warnings, i, const char *), NULL);
         if (!w || config_status(PyWideStringList_Append(&config.warnoptions, w), &config, s,
                                 "WSGIPythonWarnings") < 0) {
             PyMem_RawFree(w);
@@ -295,20 +294,18 @@ static PyThreadState *create_sub(pyhost_gil_mode mode, server_rec *s, const char
     cfg.allow_threads = 1;
     cfg.allow_daemon_threads = 1;
     cfg.check_multi_interp_extensions = mode == PYHOST_GIL_OWN ? 1 : 0;
-    cfg.gil = mode == PYHOST_GIL_OWN ? PyInterpreterConfig_OWN_GIL
-                                     : PyInterpreterConfig_SHARED_GIL;
+    cfg.gil = mode == PYHOST_GIL_OWN ? PyInterpreterConfig_OWN_GIL : PyInterpreterConfig_SHARED_GIL;
     status = Py_NewInterpreterFromConfig(&ts, &cfg);
     if (PyStatus_Exception(status)) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "cannot create Python interpreter '%s': %s",
-                     name, status.err_msg ? status.err_msg : "unknown error");
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "cannot create Python interpreter '%s': %s", name,
+                     status.err_msg ? status.err_msg : "unknown error");
         return NULL;
     }
 #else
     (void)mode;
     ts = Py_NewInterpreter();
     if (!ts) {
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "cannot create Python interpreter '%s'",
-                     name);
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "cannot create Python interpreter '%s'", name);
     }
 #endif
     return ts;

@@ -132,7 +132,7 @@ typedef struct {
     int level;
     int closed;
     const char *restricted; /* "stdout"/"stdin" when access is refused */
-    pthread_mutex_t lock; /* the buffer, when no GIL serialises writers */
+    pthread_mutex_t lock;   /* the buffer, when no GIL serialises writers */
     apr_size_t len;
     char buf[LOG_LINE_MAX];
 } LogObject;
@@ -351,26 +351,24 @@ static void log_dealloc(LogObject *self)
     Py_DECREF(tp);
 }
 
-static PyMethodDef log_methods[] = {
-    {"write", (PyCFunction)log_write, METH_O, NULL},
-    {"writelines", (PyCFunction)log_writelines, METH_O, NULL},
-    {"flush", (PyCFunction)log_flush, METH_NOARGS, NULL},
-    {"close", (PyCFunction)log_close_method, METH_NOARGS, NULL},
-    {"read", (PyCFunction)log_read, METH_VARARGS, NULL},
-    {"readline", (PyCFunction)log_read, METH_VARARGS, NULL},
-    {"isatty", (PyCFunction)log_false, METH_NOARGS, NULL},
-    {"readable", (PyCFunction)log_false, METH_NOARGS, NULL},
-    {"seekable", (PyCFunction)log_false, METH_NOARGS, NULL},
-    {"writable", (PyCFunction)log_true, METH_NOARGS, NULL},
-    {NULL}};
+static PyMethodDef log_methods[] = {{"write", (PyCFunction)log_write, METH_O, NULL},
+                                    {"writelines", (PyCFunction)log_writelines, METH_O, NULL},
+                                    {"flush", (PyCFunction)log_flush, METH_NOARGS, NULL},
+                                    {"close", (PyCFunction)log_close_method, METH_NOARGS, NULL},
+                                    {"read", (PyCFunction)log_read, METH_VARARGS, NULL},
+                                    {"readline", (PyCFunction)log_read, METH_VARARGS, NULL},
+                                    {"isatty", (PyCFunction)log_false, METH_NOARGS, NULL},
+                                    {"readable", (PyCFunction)log_false, METH_NOARGS, NULL},
+                                    {"seekable", (PyCFunction)log_false, METH_NOARGS, NULL},
+                                    {"writable", (PyCFunction)log_true, METH_NOARGS, NULL},
+                                    {NULL}};
 
-static PyGetSetDef log_getset[] = {
-    {"closed", (getter)log_get_closed, NULL, NULL, NULL},
-    {"encoding", (getter)log_get_str, NULL, NULL, "utf-8"},
-    {"errors", (getter)log_get_str, NULL, NULL, "replace"},
-    {"name", (getter)log_get_str, NULL, NULL, "<wsgi.errors>"},
-    {"line_buffering", (getter)log_true, NULL, NULL, NULL},
-    {NULL}};
+static PyGetSetDef log_getset[] = {{"closed", (getter)log_get_closed, NULL, NULL, NULL},
+                                   {"encoding", (getter)log_get_str, NULL, NULL, "utf-8"},
+                                   {"errors", (getter)log_get_str, NULL, NULL, "replace"},
+                                   {"name", (getter)log_get_str, NULL, NULL, "<wsgi.errors>"},
+                                   {"line_buffering", (getter)log_true, NULL, NULL, NULL},
+                                   {NULL}};
 
 static PyType_Slot log_slots[] = {{Py_tp_dealloc, log_dealloc},
                                   {Py_tp_methods, log_methods},

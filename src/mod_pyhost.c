@@ -70,8 +70,8 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
         return OK;
     }
     ap_add_version_component(pconf, "mod_pyhost/" PYHOST_VERSION);
-    ap_add_version_component(pconf, apr_psprintf(pconf, "Python/%d.%d", PY_MAJOR_VERSION,
-                                                 PY_MINOR_VERSION));
+    ap_add_version_component(
+        pconf, apr_psprintf(pconf, "Python/%d.%d", PY_MAJOR_VERSION, PY_MINOR_VERSION));
     return pyhost_daemons_start(pconf, s);
 }
 

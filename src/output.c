@@ -19,8 +19,8 @@ static apr_status_t close_fd(void *data)
     return APR_SUCCESS;
 }
 
-void pyhost_bb_file(request_rec *r, apr_bucket_brigade *bb, int fd, apr_off_t offset,
-                    apr_off_t len, int sendfile)
+void pyhost_bb_file(request_rec *r, apr_bucket_brigade *bb, int fd, apr_off_t offset, apr_off_t len,
+                    int sendfile)
 {
     apr_file_t *f = NULL;
     apr_pool_cleanup_register(r->pool, (void *)(intptr_t)fd, close_fd, apr_pool_cleanup_null);

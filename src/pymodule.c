@@ -32,8 +32,7 @@ static int fw_init(pyhost_file_wrapper *self, PyObject *args, PyObject *kwds)
     static char *kwlist[] = {"filelike", "blksize", NULL};
     PyObject *filelike;
     Py_ssize_t blksize = 8192;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|n:FileWrapper", kwlist, &filelike,
-                                     &blksize)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O|n:FileWrapper", kwlist, &filelike, &blksize)) {
         return -1;
     }
     if (blksize <= 0) {
@@ -102,15 +101,10 @@ static void fw_dealloc(pyhost_file_wrapper *self)
 
 static PyMethodDef fw_methods[] = {{"close", (PyCFunction)fw_close, METH_NOARGS, NULL}, {NULL}};
 
-static PyType_Slot fw_slots[] = {{Py_tp_init, fw_init},
-                                 {Py_tp_iter, PyObject_SelfIter},
-                                 {Py_tp_iternext, fw_iternext},
-                                 {Py_tp_methods, fw_methods},
-                                 {Py_tp_traverse, fw_traverse},
-                                 {Py_tp_clear, fw_clear},
-                                 {Py_tp_dealloc, fw_dealloc},
-                                 {Py_tp_new, PyType_GenericNew},
-                                 {0, NULL}};
+static PyType_Slot fw_slots[] = {
+    {Py_tp_init, fw_init},       {Py_tp_iter, PyObject_SelfIter}, {Py_tp_iternext, fw_iternext},
+    {Py_tp_methods, fw_methods}, {Py_tp_traverse, fw_traverse},   {Py_tp_clear, fw_clear},
+    {Py_tp_dealloc, fw_dealloc}, {Py_tp_new, PyType_GenericNew},  {0, NULL}};
 
 static PyType_Spec fw_spec = {"mod_wsgi.FileWrapper", sizeof(pyhost_file_wrapper), 0,
                               Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
@@ -204,8 +198,7 @@ static int module_exec(PyObject *module)
             return -1;
         }
     }
-    st->adapter_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &pyhost_adapter_spec,
-                                                                NULL);
+    st->adapter_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &pyhost_adapter_spec, NULL);
     st->input_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &pyhost_input_spec, NULL);
     st->log_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &pyhost_log_spec, NULL);
     st->file_wrapper_type = (PyTypeObject *)PyType_FromModuleAndSpec(module, &fw_spec, NULL);
@@ -230,10 +223,9 @@ int pyhost_pymodule_describe(PyObject *module, const char *application_group)
 {
     if (PyModule_AddStringConstant(module, "process_group", pyhost_proc.process_group) < 0 ||
         PyModule_AddStringConstant(module, "application_group", application_group) < 0 ||
-        PyModule_AddIntConstant(module, "maximum_processes", pyhost_proc.maximum_processes) <
-            0 ||
-        PyModule_AddIntConstant(module, "threads_per_process",
-                                pyhost_proc.threads_per_process) < 0) {
+        PyModule_AddIntConstant(module, "maximum_processes", pyhost_proc.maximum_processes) < 0 ||
+        PyModule_AddIntConstant(module, "threads_per_process", pyhost_proc.threads_per_process) <
+            0) {
         return -1;
     }
     return 0;

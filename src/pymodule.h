@@ -11,25 +11,25 @@
 #include "environ.h"
 
 /* Keys and names the WSGI adapter uses on every request, made once per interpreter. */
-#define PYHOST_PY_NAMES(X)                                                                     \
-    X(WSGI_VERSION, "wsgi.version")                                                            \
-    X(WSGI_MULTITHREAD, "wsgi.multithread")                                                    \
-    X(WSGI_MULTIPROCESS, "wsgi.multiprocess")                                                  \
-    X(WSGI_RUN_ONCE, "wsgi.run_once")                                                          \
-    X(WSGI_INPUT, "wsgi.input")                                                                \
-    X(WSGI_ERRORS, "wsgi.errors")                                                              \
-    X(WSGI_FILE_WRAPPER, "wsgi.file_wrapper")                                                  \
-    X(WSGI_INPUT_TERMINATED, "wsgi.input_terminated")                                          \
-    X(MOD_WSGI_VERSION, "mod_wsgi.version")                                                    \
-    X(APACHE_VERSION, "apache.version")                                                        \
-    X(THREAD_ID, "mod_wsgi.thread_id")                                                         \
-    X(QUEUE_START, "mod_wsgi.queue_start")                                                     \
-    X(DAEMON_START, "mod_wsgi.daemon_start")                                                   \
-    X(APPLICATION_START, "mod_wsgi.application_start")                                         \
-    X(CLOSE, "close")                                                                          \
-    X(READ, "read")                                                                            \
-    X(FILENO, "fileno")                                                                        \
-    X(TELL, "tell")                                                                            \
+#define PYHOST_PY_NAMES(X)                                                                         \
+    X(WSGI_VERSION, "wsgi.version")                                                                \
+    X(WSGI_MULTITHREAD, "wsgi.multithread")                                                        \
+    X(WSGI_MULTIPROCESS, "wsgi.multiprocess")                                                      \
+    X(WSGI_RUN_ONCE, "wsgi.run_once")                                                              \
+    X(WSGI_INPUT, "wsgi.input")                                                                    \
+    X(WSGI_ERRORS, "wsgi.errors")                                                                  \
+    X(WSGI_FILE_WRAPPER, "wsgi.file_wrapper")                                                      \
+    X(WSGI_INPUT_TERMINATED, "wsgi.input_terminated")                                              \
+    X(MOD_WSGI_VERSION, "mod_wsgi.version")                                                        \
+    X(APACHE_VERSION, "apache.version")                                                            \
+    X(THREAD_ID, "mod_wsgi.thread_id")                                                             \
+    X(QUEUE_START, "mod_wsgi.queue_start")                                                         \
+    X(DAEMON_START, "mod_wsgi.daemon_start")                                                       \
+    X(APPLICATION_START, "mod_wsgi.application_start")                                             \
+    X(CLOSE, "close")                                                                              \
+    X(READ, "read")                                                                                \
+    X(FILENO, "fileno")                                                                            \
+    X(TELL, "tell")                                                                                \
     X(SEEK, "seek")
 
 #define PYHOST_PY_NAME_ID(id, text) PYHOST_N_##id,
@@ -44,10 +44,10 @@ typedef struct pyhost_modstate {
     PyObject *keys[PYHOST_K_COUNT];   /* environ keys of environ.h */
     PyObject *values[PYHOST_K_COUNT]; /* the last value seen for each, reused when equal */
     PyObject *names[PYHOST_N_COUNT];
-    PyObject *wsgi_version;     /* (1, 0) */
-    PyObject *mod_wsgi_version; /* tuple */
-    PyObject *apache_version;   /* tuple */
-    PyObject *url_scheme_http;  /* "http" */
+    PyObject *wsgi_version;       /* (1, 0) */
+    PyObject *mod_wsgi_version;   /* tuple */
+    PyObject *apache_version;     /* tuple */
+    PyObject *url_scheme_http;    /* "http" */
     PyObject *shutdown_callbacks; /* list */
 } pyhost_modstate;
 

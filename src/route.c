@@ -212,8 +212,7 @@ static int body_checks(request_rec *r, const pyhost_dir_cfg *d)
         }
         if (!pyhost_flag(d->chunked_request, 0)) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                          "chunked request body refused for %s: WSGIChunkedRequest is Off",
-                          r->uri);
+                          "chunked request body refused for %s: WSGIChunkedRequest is Off", r->uri);
             return HTTP_LENGTH_REQUIRED;
         }
     }
@@ -226,8 +225,8 @@ static int body_checks(request_rec *r, const pyhost_dir_cfg *d)
         }
         if (limit && len > limit) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                          "request body of %" APR_OFF_T_FMT " bytes is over LimitRequestBody %"
-                          APR_OFF_T_FMT,
+                          "request body of %" APR_OFF_T_FMT
+                          " bytes is over LimitRequestBody %" APR_OFF_T_FMT,
                           len, limit);
             ap_discard_request_body(r);
             return HTTP_REQUEST_ENTITY_TOO_LARGE;
@@ -335,7 +334,7 @@ int pyhost_route_request(request_rec *r, pyhost_route *rt)
     ag = o && o->application_group ? o->application_group
          : d->application_group    ? d->application_group
                                    : "%{RESOURCE}";
-    callable = hs                       ? "handle_request"
+    callable = hs                        ? "handle_request"
                : o && o->callable_object ? o->callable_object
                : d->callable_object      ? d->callable_object
                                          : "application";
@@ -348,7 +347,8 @@ int pyhost_route_request(request_rec *r, pyhost_route *rt)
     rt->script_reloading = pyhost_flag(d->script_reloading, 1);
     if (r->header_only) {
         int map = pyhost_flag(d->map_head_to_get, PYHOST_HEAD_AUTO);
-        rt->head_as_get = map == PYHOST_HEAD_ON || (map == PYHOST_HEAD_AUTO && has_content_filter(r));
+        rt->head_as_get =
+            map == PYHOST_HEAD_ON || (map == PYHOST_HEAD_AUTO && has_content_filter(r));
     }
     if (!group_allowed(r, d, rt)) {
         return HTTP_INTERNAL_SERVER_ERROR;

@@ -34,5 +34,4 @@ int pyhost_route_request(request_rec *r, pyhost_route *rt);
 /* Expands a group name: %{GLOBAL}, %{SERVER}, %{RESOURCE}, %{HOST}, %{ENV:name}. */
 const char *pyhost_expand_group(request_rec *r, const char *name, const char *script_name);
 
-
 #endif

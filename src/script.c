@@ -90,8 +90,8 @@ static PyObject *load(const char *path, const pyhost_logctx *lc)
     }
     dict = PyModule_GetDict(module);
     if (PyDict_SetItemString(dict, "__file__", filename) < 0 ||
-        PyDict_SetItemString(dict, "__builtins__", PyEval_GetBuiltins()) < 0 ||
-        !modules || PyObject_SetItem(modules, name, module) < 0) {
+        PyDict_SetItemString(dict, "__builtins__", PyEval_GetBuiltins()) < 0 || !modules ||
+        PyObject_SetItem(modules, name, module) < 0) {
         goto fail;
     }
     result = PyEval_EvalCode(code, dict, dict);
@@ -144,8 +144,7 @@ PyObject *pyhost_script_module(pyhost_interp *interp, const char *path, apr_time
     if (module) {
         if (!l) {
             l = apr_palloc(interp->pool, sizeof(*l));
-            apr_hash_set(interp->scripts, apr_pstrdup(interp->pool, path), APR_HASH_KEY_STRING,
-                         l);
+            apr_hash_set(interp->scripts, apr_pstrdup(interp->pool, path), APR_HASH_KEY_STRING, l);
         }
         l->module = Py_NewRef(module);
         l->mtime = mtime;

@@ -112,12 +112,10 @@ static PyObject *make_environ(pyhost_wsgi_call *call, pyhost_modstate *st, PyObj
         return NULL;
     }
     call->pairs(call->pairs_ctx, env_put, &b);
-    if (b.failed ||
-        set_name(d, st, PYHOST_N_WSGI_VERSION, Py_NewRef(st->wsgi_version)) < 0 ||
-        set_name(d, st, PYHOST_N_WSGI_MULTITHREAD, PyBool_FromLong(pyhost_proc.multithread)) <
+    if (b.failed || set_name(d, st, PYHOST_N_WSGI_VERSION, Py_NewRef(st->wsgi_version)) < 0 ||
+        set_name(d, st, PYHOST_N_WSGI_MULTITHREAD, PyBool_FromLong(pyhost_proc.multithread)) < 0 ||
+        set_name(d, st, PYHOST_N_WSGI_MULTIPROCESS, PyBool_FromLong(pyhost_proc.multiprocess)) <
             0 ||
-        set_name(d, st, PYHOST_N_WSGI_MULTIPROCESS,
-                 PyBool_FromLong(pyhost_proc.multiprocess)) < 0 ||
         set_name(d, st, PYHOST_N_WSGI_RUN_ONCE, PyBool_FromLong(pyhost_proc.run_once)) < 0 ||
         set_name(d, st, PYHOST_N_WSGI_INPUT, Py_NewRef(input)) < 0 ||
         set_name(d, st, PYHOST_N_WSGI_ERRORS, Py_NewRef(errors)) < 0 ||
@@ -211,8 +209,7 @@ static int check_headers(PyObject *headers)
         const char *ns, *vs;
         apr_size_t nl, vl, j;
         if (!PyTuple_Check(h) || PyTuple_GET_SIZE(h) != 2) {
-            PyErr_Format(PyExc_TypeError,
-                         "response headers must be 2-item tuples, found %.200s",
+            PyErr_Format(PyExc_TypeError, "response headers must be 2-item tuples, found %.200s",
                          Py_TYPE(h)->tp_name);
             return -1;
         }
@@ -253,8 +250,8 @@ static int check_headers(PyObject *headers)
         Py_XDECREF(tv);
         if (j < vl) {
             PyErr_Format(PyExc_ValueError,
-                         "header %R has a CR, LF or NUL in its value %R (response splitting)",
-                         name, value);
+                         "header %R has a CR, LF or NUL in its value %R (response splitting)", name,
+                         value);
             return -1;
         }
     }
@@ -322,8 +319,8 @@ static int send_headers(AdapterObject *self, apr_off_t add_length)
     if (add_length >= 0 && self->content_length < 0) {
         h[count].name = "Content-Length";
         h[count].nlen = 14;
-        h[count].vlen = (apr_size_t)apr_snprintf(lenbuf, sizeof(lenbuf), "%" APR_OFF_T_FMT,
-                                                 add_length);
+        h[count].vlen =
+            (apr_size_t)apr_snprintf(lenbuf, sizeof(lenbuf), "%" APR_OFF_T_FMT, add_length);
         h[count].value = lenbuf;
         count++;
         self->content_length = add_length;
@@ -549,8 +546,8 @@ static PyObject *adapter_start_response(AdapterObject *self, PyObject *args, PyO
     static char *kwlist[] = {"status", "response_headers", "exc_info", NULL};
     PyObject *status, *headers, *exc_info = Py_None;
     int code;
-    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O:start_response", kwlist, &status,
-                                     &headers, &exc_info)) {
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "OO|O:start_response", kwlist, &status, &headers,
+                                     &exc_info)) {
         return NULL;
     }
     if (!self->call) {
@@ -640,8 +637,7 @@ static void log_misbehaviour(pyhost_wsgi_call *call)
     PyObject *exc = pyhost_take_exception(), *text = exc ? PyObject_Str(exc) : NULL;
     const char *msg = text ? PyUnicode_AsUTF8(text) : NULL;
     pyhost_log_fmt(&call->log, APLOG_ERR, "WSGI application '%s' in %s: %s: %s", call->callable,
-                   call->script, exc ? Py_TYPE(exc)->tp_name : "error",
-                   msg ? msg : "(no message)");
+                   call->script, exc ? Py_TYPE(exc)->tp_name : "error", msg ? msg : "(no message)");
     PyErr_Clear();
     Py_XDECREF(text);
     Py_XDECREF(exc);
@@ -746,15 +742,15 @@ int pyhost_wsgi_run(pyhost_wsgi_call *call)
     int rv = HTTP_INTERNAL_SERVER_ERROR;
 
     pyhost_current_log = &call->log;
-    module = pyhost_script_module(call->interp, call->script, call->mtime, call->reload,
-                                  &call->log);
+    module =
+        pyhost_script_module(call->interp, call->script, call->mtime, call->reload, &call->log);
     if (module) {
         app = PyObject_GetAttrString(module, call->callable);
         if (!app) {
             PyErr_Clear();
             pyhost_log_fmt(&call->log, APLOG_ERR,
-                           "WSGI script '%s' does not contain WSGI application '%s'",
-                           call->script, call->callable);
+                           "WSGI script '%s' does not contain WSGI application '%s'", call->script,
+                           call->callable);
             rv = HTTP_NOT_FOUND;
         }
         else {

@@ -21,7 +21,7 @@ typedef struct {
 
 /* Flags of pyhost_io_ops.write. */
 #define PYHOST_OUT_FLUSH 1 /* the client should see this now */
-#define PYHOST_OUT_LAST 2  /* the response ends with this block */
+#define PYHOST_OUT_LAST  2 /* the response ends with this block */
 
 typedef struct {
     /* Reads up to *len request body bytes into buf; *len = 0 at the end of the body. Called
@@ -60,8 +60,8 @@ typedef struct {
     double queue_start, daemon_start; /* seconds since the epoch; 0 in embedded mode */
     int thread_id;
     /* results */
-    int status;         /* status sent to the client, 0 if none */
-    apr_off_t sent;     /* body bytes sent */
+    int status;     /* status sent to the client, 0 if none */
+    apr_off_t sent; /* body bytes sent */
 } pyhost_wsgi_call;
 
 /* Runs one request; call it without a thread state attached. Returns OK when a response was

@@ -18,6 +18,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -39,26 +40,60 @@ typedef struct {
     int passed_fd; /* a file descriptor that arrived with the data, or -1 */
 } aconn;
 
-static _Thread_local aconn *tls_conns;
-static _Thread_local int tls_nconns;
+/* What each Apache thread keeps: its connections, by group index, and its request buffer.
+ * Released when the thread ends. */
+typedef struct {
+    aconn *conns;
+    int n;
+    pyhost_buf out;
+} thread_state;
+
+static _Thread_local thread_state tls;
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void conn_drop(aconn *c);
+
+static void thread_end(void *data)
+{
+    thread_state *t = data;
+    int i;
+    for (i = 0; i < t->n; i++) {
+        conn_drop(&t->conns[i]);
+        pyhost_buf_free(&t->conns[i].in);
+    }
+    free(t->conns);
+    pyhost_buf_free(&t->out);
+    t->conns = NULL;
+    t->n = 0;
+}
+
+static void make_key(void)
+{
+    pthread_key_create(&tls_key, thread_end);
+}
 
 static aconn *conn_of(const pyhost_group *g)
 {
-    if (g->index >= tls_nconns) {
+    if (g->index >= tls.n) {
         int n = g->index + 4, i;
-        aconn *v = realloc(tls_conns, sizeof(*v) * (size_t)n);
+        aconn *v = realloc(tls.conns, sizeof(*v) * (size_t)n);
         if (!v) {
             abort();
         }
-        for (i = tls_nconns; i < n; i++) {
+        for (i = tls.n; i < n; i++) {
             memset(&v[i], 0, sizeof(v[i]));
             v[i].fd = -1;
             v[i].passed_fd = -1;
         }
-        tls_conns = v;
-        tls_nconns = n;
+        if (!tls.conns) {
+            pthread_once(&tls_once, make_key);
+            pthread_setspecific(tls_key, &tls);
+        }
+        tls.conns = v;
+        tls.n = n;
     }
-    return &tls_conns[g->index];
+    return &tls.conns[g->index];
 }
 
 static void conn_drop(aconn *c)
@@ -619,8 +654,6 @@ static int send_request(aconn *c, const pyhost_buf *req)
     return err;
 }
 
-static _Thread_local pyhost_buf tls_out;
-
 int pyhost_daemon_hop(pyhost_route *rt)
 {
     request_rec *r = rt->r;
@@ -648,7 +681,7 @@ int pyhost_daemon_hop(pyhost_route *rt)
     x.c = c;
     x.bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     x.in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    build_request(rt, &tls_out, x.in);
+    build_request(rt, &tls.out, x.in);
 
     for (attempt = 0; attempt < 5; attempt++) {
         int err;
@@ -662,7 +695,7 @@ int pyhost_daemon_hop(pyhost_route *rt)
                 return HTTP_SERVICE_UNAVAILABLE;
             }
         }
-        if (send_request(c, &tls_out)) {
+        if (send_request(c, &tls.out)) {
             conn_drop(c); /* a kept connection the daemon has closed: try a new one */
             continue;
         }

@@ -16,6 +16,7 @@
 #include "apr_strings.h"
 #include "apr_thread_mutex.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -43,8 +44,30 @@ int pyhost_python_ready(void)
 
 /* ---- thread states ----------------------------------------------------------------------- */
 
+static pthread_key_t tls_key;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+/* A thread that ends takes its table with it; its thread states stay registered until
+ * Python is finalised. */
+static void thread_end(void *data)
+{
+    (void)data;
+    free(tls_states);
+    tls_states = NULL;
+    tls_count = 0;
+}
+
+static void make_key(void)
+{
+    pthread_key_create(&tls_key, thread_end);
+}
+
 static void remember_tstate(int index, PyThreadState *ts)
 {
+    if (!tls_states) {
+        pthread_once(&tls_once, make_key);
+        pthread_setspecific(tls_key, &tls_states);
+    }
     if (index >= tls_count) {
         int n = index + 8, i;
         PyThreadState **v = realloc(tls_states, (size_t)n * sizeof(*v));
@@ -396,6 +419,22 @@ void pyhost_import_scripts(const char *process_group)
     }
 }
 
+/* Removes a thread state that Python has freed from the registry. */
+static void forget_tstate(PyThreadState *ts)
+{
+    int i;
+    for (i = 0; i < all_tstates->nelts; i++) {
+        if (APR_ARRAY_IDX(all_tstates, i, PyThreadState *) == ts) {
+            APR_ARRAY_IDX(all_tstates, i, PyThreadState *) = NULL;
+        }
+    }
+    for (i = 0; i < tls_count; i++) {
+        if (tls_states[i] == ts) {
+            tls_states[i] = NULL;
+        }
+    }
+}
+
 /* Deletes every thread state of interp except keep (the attached one). */
 static void drop_other_tstates(pyhost_interp *interp, PyThreadState *keep)
 {
@@ -425,6 +464,7 @@ static void end_shared_sub(pyhost_interp *interp, PyThreadState *ts_main,
     if (pyhost_g.destroy_interpreter) {
         drop_other_tstates(interp, ts);
         Py_EndInterpreter(ts);
+        forget_tstate(ts);
     }
     PyThreadState_Swap(ts_main);
 }
@@ -464,7 +504,11 @@ void pyhost_python_fini(const char *shutdown_reason)
     pyhost_pymodule_shutdown(main_interp->st, shutdown_reason);
     if (pyhost_g.destroy_interpreter) {
         drop_other_tstates(main_interp, ts_main);
+        forget_tstate(ts_main);
         Py_FinalizeEx();
+        for (i = 0; i < interp_list->nelts; i++) {
+            PyThread_free_lock(APR_ARRAY_IDX(interp_list, i, pyhost_interp *)->scripts_lock);
+        }
     }
     else {
         pyhost_interp_leave(ts_main);

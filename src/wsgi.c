@@ -43,7 +43,12 @@ static PyObject *decode(unsigned id, const char *v, apr_size_t vl)
         return PyUnicode_DecodeFSDefaultAndSize(v, (Py_ssize_t)vl);
     }
     if (id != PYHOST_K_OTHER && pyhost_key_types[id] == PYHOST_ENV_TIME) {
-        return PyFloat_FromDouble((double)apr_atoi64(v) / 1e6);
+        apr_int64_t us = 0;
+        apr_size_t i;
+        for (i = 0; i < vl && apr_isdigit(v[i]); i++) {
+            us = us * 10 + (v[i] - '0');
+        }
+        return PyFloat_FromDouble((double)us / 1e6);
     }
     return PyUnicode_DecodeLatin1(v, (Py_ssize_t)vl, NULL);
 }

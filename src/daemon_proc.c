@@ -8,6 +8,7 @@
  * shutdown callbacks run. */
 #include "daemon.h"
 #include "daemon_serve.h"
+#include "daemon_watch.h"
 
 #include "interp.h"
 #include "log.h"
@@ -20,6 +21,7 @@
 #include <errno.h>
 #include <grp.h>
 #include <locale.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -68,6 +70,8 @@ static void shed_apache(pyhost_group *g)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* memory-limit is not an rlimit here: an allocation failing inside the application helps no
+ * one, so the watch recycles the process once it has grown past it (daemon_watch.c). */
 static void set_limits(pyhost_group *g)
 {
     struct rlimit rl;
@@ -75,10 +79,6 @@ static void set_limits(pyhost_group *g)
         rl.rlim_cur = (rlim_t)g->cpu_time_limit;
         rl.rlim_max = (rlim_t)g->cpu_time_limit + 1 + (rlim_t)apr_time_sec(g->shutdown_timeout);
         setrlimit(RLIMIT_CPU, &rl);
-    }
-    if (g->memory_limit) {
-        rl.rlim_cur = rl.rlim_max = (rlim_t)g->memory_limit;
-        setrlimit(RLIMIT_DATA, &rl);
     }
     if (g->virtual_memory_limit) {
         rl.rlim_cur = rl.rlim_max = (rlim_t)g->virtual_memory_limit;
@@ -179,23 +179,137 @@ static void describe_process(pyhost_group *g)
     pyhost_proc.server = g->server;
 }
 
-/* Waits for running requests, at most shutdown-timeout, then ends the process. */
-static void stop(const char *reason) __attribute__((noreturn));
-static void stop(const char *reason)
+/* ---- recycling ---------------------------------------------------------------------------- */
+
+static struct {
+    pthread_mutex_t mu;
+    int how;       /* strongest pending request: PYHOST_RECYCLE_* */
+    char code[32]; /* shutdown_reason for the callbacks */
+    char why[600]; /* for the log */
+} pending = {PTHREAD_MUTEX_INITIALIZER, 0, "", ""};
+
+/* The main thread waits in sigtimedwait(); this signal wakes it for a recycle request. */
+#define SIG_WAKE (SIGRTMIN + 1)
+static pthread_t main_thread;
+
+void pyhost_daemon_recycle(int how, const char *code, const char *reason)
 {
-    apr_time_t until = apr_time_now() + self_group->shutdown_timeout;
+    int stronger;
+    pthread_mutex_lock(&pending.mu);
+    stronger = how > pending.how;
+    if (stronger) {
+        pending.how = how;
+        apr_cpystrn(pending.code, code, sizeof(pending.code));
+        apr_cpystrn(pending.why, reason, sizeof(pending.why));
+    }
+    pthread_mutex_unlock(&pending.mu);
+    if (stronger && how >= PYHOST_RECYCLE_DRAIN) {
+        /* at once, so that a request sent again lands in the backlog for the replacement */
+        pyhost_serve_stop();
+    }
+    if (stronger && !pthread_equal(pthread_self(), main_thread)) {
+        pthread_kill(main_thread, SIG_WAKE);
+    }
+}
+
+static apr_interval_time_t shutdown_timeout;
+
+/* Once stopping has begun, nothing may keep the process alive past shutdown-timeout. */
+static void *reaper(void *arg)
+{
+    (void)arg;
+    apr_sleep(shutdown_timeout);
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, self_server,
+                 LOG_PREFIX "still running %ld seconds after it began to stop; exiting now",
+                 (long)getpid(), self_group->name, (long)apr_time_sec(shutdown_timeout));
+    _exit(0);
+    return NULL;
+}
+
+/* Ends the process: no new requests, running ones given until deadline, then the shutdown
+ * callbacks and Python's finalisation under the reaper's guard. */
+static void finish(apr_time_t deadline, const char *code) __attribute__((noreturn));
+static void finish(apr_time_t deadline, const char *code)
+{
+    pthread_t t;
     pyhost_serve_stop();
-    while (pyhost_serve_active() && apr_time_now() < until) {
-        apr_sleep(apr_time_from_msec(20));
+    while (pyhost_serve_active() && apr_time_now() < deadline) {
+        apr_sleep(apr_time_from_msec(10));
     }
     if (pyhost_serve_active()) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, self_server,
-                     LOG_PREFIX "%d request(s) still running after shutdown-timeout; exiting",
+                     LOG_PREFIX "%d request(s) still running when its time to stop ran out; "
+                                "exiting",
                      (long)getpid(), self_group->name, pyhost_serve_active());
         _exit(0);
     }
-    pyhost_python_fini(reason);
+    if (pthread_create(&t, NULL, reaper, NULL) == 0) {
+        pthread_detach(t);
+    }
+    pyhost_python_fini(code);
     _exit(0);
+}
+
+/* The main thread's loop: signals, the watch, and acting on recycle requests. */
+static void watch_loop(const sigset_t *set, pid_t parent) __attribute__((noreturn));
+static void watch_loop(const sigset_t *set, pid_t parent)
+{
+    pyhost_group *g = self_group;
+    int state = 0;
+    apr_time_t deadline = 0;
+    char code[32] = "";
+    for (;;) {
+        struct timespec tick = {0, 100 * 1000 * 1000};
+        int sig = sigtimedwait(set, NULL, &tick), how;
+        apr_time_t now = apr_time_now();
+        char why[600];
+        if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+            pyhost_daemon_recycle(
+                PYHOST_RECYCLE_STOP, "signal",
+                apr_psprintf(self_server->process->pool, "signal %s", sigabbrev_np(sig)));
+        }
+        else if (sig == SIGUSR1) {
+            pyhost_daemon_recycle(PYHOST_RECYCLE_GRACEFUL, "graceful", "signal USR1");
+        }
+        else if (sig == SIGXCPU) {
+            pyhost_daemon_recycle(PYHOST_RECYCLE_GRACEFUL, "cpu_time_limit",
+                                  "cpu-time-limit reached");
+        }
+        if (getppid() != parent) {
+            pyhost_daemon_recycle(PYHOST_RECYCLE_STOP, "parent_exit",
+                                  "Apache's parent process has gone");
+        }
+        pyhost_watch_tick(now);
+
+        pthread_mutex_lock(&pending.mu);
+        how = pending.how;
+        apr_cpystrn(why, pending.why, sizeof(why));
+        if (how > state) {
+            apr_cpystrn(code, pending.code, sizeof(code));
+        }
+        pthread_mutex_unlock(&pending.mu);
+        if (how > state) {
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, self_server, LOG_PREFIX "%s: %s",
+                         (long)getpid(), g->name,
+                         how == PYHOST_RECYCLE_STOP && !strcmp(code, "signal") ? "stopping"
+                                                                               : "restarting",
+                         why);
+            if (how == PYHOST_RECYCLE_GRACEFUL) {
+                deadline =
+                    now + (!strcmp(code, "graceful") && g->eviction_timeout ? g->eviction_timeout
+                                                                            : g->graceful_timeout);
+            }
+            else {
+                pyhost_serve_stop();
+                deadline = now + g->shutdown_timeout +
+                           (how == PYHOST_RECYCLE_DRAIN ? g->graceful_timeout : 0);
+            }
+            state = how;
+        }
+        if (state && (!pyhost_serve_active() || now >= deadline)) {
+            finish(state == PYHOST_RECYCLE_GRACEFUL ? now + g->shutdown_timeout : deadline, code);
+        }
+    }
 }
 
 void pyhost_daemon_main(pyhost_group *g, int process, server_rec *s)
@@ -227,7 +341,9 @@ void pyhost_daemon_main(pyhost_group *g, int process, server_rec *s)
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGXCPU);
+    sigaddset(&set, SIG_WAKE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
+    main_thread = pthread_self();
 
     if (pyhost_python_init(p, g->server) < 0) {
         fatal("cannot start Python", 0);
@@ -236,23 +352,9 @@ void pyhost_daemon_main(pyhost_group *g, int process, server_rec *s)
     if (g->threads && pyhost_serve_start(g, g->server) < 0) {
         fatal("cannot start its threads", 0);
     }
+    shutdown_timeout = g->shutdown_timeout;
+    pyhost_watch_start(g, g->server);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, self_server, LOG_PREFIX "ready with %d thread(s)",
                  (long)getpid(), g->name, g->threads);
-
-    for (;;) {
-        struct timespec tick = {1, 0};
-        int sig = sigtimedwait(&set, NULL, &tick);
-        if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
-            stop("signal");
-        }
-        if (sig == SIGUSR1) {
-            stop("graceful");
-        }
-        if (sig == SIGXCPU) {
-            stop("cpu_time_limit");
-        }
-        if (getppid() != parent) {
-            stop("parent_exit");
-        }
-    }
+    watch_loop(&set, parent);
 }

@@ -9,6 +9,7 @@
 #include "daemon_serve.h"
 
 #include "interp.h"
+#include "script.h"
 #include "wsgi.h"
 
 #include "http_log.h"
@@ -42,11 +43,16 @@ typedef struct dconn {
     struct dconn *next, *prev;
 } dconn;
 
+struct dio;
+
 typedef struct {
     int index; /* 1-based: mod_wsgi.thread_id */
     pthread_t thread;
-    pyhost_buf req; /* the request payload, kept for the request's life */
-    pyhost_buf out; /* response frames not yet written */
+    pyhost_buf req;        /* the request payload, kept for the request's life */
+    pyhost_buf out;        /* response frames not yet written */
+    pthread_mutex_t wlock; /* writes to the connection: the worker's and the watch's */
+    struct dio *cur;       /* the request being served */
+    pyhost_worker_view view;
 } worker;
 
 static struct {
@@ -60,7 +66,16 @@ static struct {
     int stopping;
     int active;
     pid_t pid;
+    worker **workers;
+    apr_time_t activity;
+    apr_time_t first_request;
+    apr_uint64_t completed;
 } sv;
+
+static void touch(void)
+{
+    __atomic_store_n(&sv.activity, apr_time_now(), __ATOMIC_RELAXED);
+}
 
 static char listener_tag, wake_tag;
 
@@ -218,7 +233,7 @@ static int next_frame(dconn *c, pyhost_frame *f)
 
 /* ---- the daemon pyhost_io ---------------------------------------------------------------- */
 
-typedef struct {
+typedef struct dio {
     pyhost_io io;
     dconn *c;
     worker *w;
@@ -227,6 +242,9 @@ typedef struct {
     int pending;     /* flags of the BODY frame being read */
     apr_size_t left; /* unread payload of that frame */
     int broken;      /* the connection is out of step: close it */
+    int head_queued; /* the response head is in w->out */
+    int head_out;    /* the response head has been written */
+    int active;      /* counts as activity (not WSGIIgnoreActivity) */
 } dio;
 
 static void apply_pending(dio *d)
@@ -245,7 +263,10 @@ static apr_status_t send_out(dio *d, const char *data, apr_size_t len, const voi
                              apr_size_t tlen, int fd)
 {
     struct iovec iov[3];
-    int n = 0, err;
+    int n = 0, err = 0;
+    if (d->active) {
+        touch();
+    }
     if (d->w->out.len) {
         iov[n].iov_base = d->w->out.data;
         iov[n++].iov_len = d->w->out.len;
@@ -258,8 +279,16 @@ static apr_status_t send_out(dio *d, const char *data, apr_size_t len, const voi
         iov[n].iov_base = (void *)trailer;
         iov[n++].iov_len = tlen;
     }
+    pthread_mutex_lock(&d->w->wlock);
+    if (d->broken) {
+        err = ECONNRESET; /* the watch gave up on this request */
+    }
+    else if (n) {
+        err = pyhost_sendv(d->c->fd, iov, n, fd);
+        d->head_out = d->head_queued;
+    }
+    pthread_mutex_unlock(&d->w->wlock);
     d->w->out.len = 0;
-    err = n ? pyhost_sendv(d->c->fd, iov, n, fd) : 0;
     if (err) {
         d->broken = 1;
         return APR_FROM_OS_ERROR(err);
@@ -282,6 +311,9 @@ static apr_status_t d_read(pyhost_io *io, char *buf, apr_size_t *len)
     dconn *c = d->c;
     apr_size_t want = *len;
     *len = 0;
+    if (d->active) {
+        touch();
+    }
     for (;;) {
         pyhost_frame f;
         if (d->left) {
@@ -374,6 +406,7 @@ static apr_status_t d_start(pyhost_io *io, int status, const char *status_line,
     dio *d = (dio *)io;
     pyhost_buf *b = &d->w->out;
     apr_size_t at = pyhost_frame_begin(b, PYHOST_F_HEAD, 0, status);
+    d->head_queued = 1;
     uint32_t sl = (uint32_t)strlen(status_line), count = (uint32_t)n;
     int i;
     pyhost_buf_add(b, &count, 4);
@@ -459,7 +492,7 @@ typedef struct {
 } span;
 
 typedef struct {
-    span script, handler_script, callable, app_group, addr, port;
+    span script, handler_script, callable, app_group, addr, port, method, uri;
 } req_info;
 
 static void note_pair(void *ctx, unsigned id, const char *k, apr_size_t kl, const char *v,
@@ -488,6 +521,12 @@ static void note_pair(void *ctx, unsigned id, const char *k, apr_size_t kl, cons
     case PYHOST_K_REMOTE_PORT:
         to = &ri->port;
         break;
+    case PYHOST_K_REQUEST_METHOD:
+        to = &ri->method;
+        break;
+    case PYHOST_K_REQUEST_URI:
+        to = &ri->uri;
+        break;
     default:
         return;
     }
@@ -513,6 +552,29 @@ static const char *cstr(apr_pool_t *p, const span *v)
     return apr_pstrmemdup(p, v->p ? v->p : "", v->n);
 }
 
+/* Runs the application for a request that was accepted. */
+static int run(worker *w, dio *d, pyhost_wsgi_call *call)
+{
+    int rv;
+    pthread_mutex_lock(&w->wlock);
+    w->cur = d;
+    w->view.interp = call->interp;
+    w->view.interrupted = 0;
+    w->view.given_up = 0;
+    w->view.started = apr_time_now();
+    pthread_mutex_unlock(&w->wlock);
+    __atomic_add_fetch(&sv.active, 1, __ATOMIC_SEQ_CST);
+    rv = pyhost_wsgi_run(call);
+    pthread_mutex_lock(&w->wlock);
+    w->cur = NULL;
+    w->view.started = 0;
+    if (!w->view.given_up) {
+        __atomic_sub_fetch(&sv.active, 1, __ATOMIC_SEQ_CST);
+    }
+    pthread_mutex_unlock(&w->wlock);
+    return rv;
+}
+
 /* Runs one request whose payload is in w->req. Returns -1 if the connection must close. */
 static int handle_request(dconn *c, worker *w, apr_pool_t *p)
 {
@@ -523,6 +585,7 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
     pyhost_wsgi_call call;
     pyhost_interp *interp;
     apr_time_t now = apr_time_now();
+    apr_uint64_t done;
     int rv;
 
     memcpy(&fx, w->req.data, sizeof(fx));
@@ -537,6 +600,7 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
     d.w = w;
     d.eof = (fx.flags & PYHOST_RQ_NO_BODY) != 0;
     d.open = !d.eof;
+    d.active = !(fx.flags & PYHOST_RQ_IGNORE_ACTIVITY);
 
     if (pyhost_pairs_walk(src.p, src.len, src.npairs, note_pair, &ri) < 0 || !ri.script.p ||
         !ri.callable.p || !ri.app_group.p) {
@@ -545,6 +609,12 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
                      (long)sv.pid, sv.g->name);
         refuse(&d, 500, 0, "malformed request");
         return -1;
+    }
+    if (d.active) {
+        touch();
+    }
+    if (!sv.first_request) {
+        sv.first_request = now;
     }
     if (__atomic_load_n(&sv.stopping, __ATOMIC_SEQ_CST)) {
         refuse(&d, 503, 1, "the daemon process is stopping");
@@ -571,6 +641,15 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
         drain(&d);
         return d.broken ? -1 : 0;
     }
+    if ((fx.flags & PYHOST_RQ_RELOAD) &&
+        pyhost_script_changed(interp, call.script, fx.script_mtime)) {
+        /* the new code runs in a new process; this request waits for it */
+        pyhost_daemon_recycle(PYHOST_RECYCLE_DRAIN, "script_changed",
+                              apr_psprintf(p, "script %s changed", call.script));
+        refuse(&d, 503, 1, "the script changed; the daemon process restarts");
+        drain(&d);
+        return d.broken ? -1 : 0;
+    }
     call.interp = interp;
     call.mtime = fx.script_mtime;
     call.reload = 0;
@@ -582,14 +661,25 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
     call.queue_start = (double)fx.sent_time / 1e6;
     call.daemon_start = (double)now / 1e6;
     call.thread_id = w->index;
+    pthread_mutex_lock(&w->wlock);
+    w->view.what = apr_psprintf(p, "%s %s (client %s)", cstr(p, &ri.method), cstr(p, &ri.uri),
+                                call.log.client);
+    pthread_mutex_unlock(&w->wlock);
 
-    __atomic_add_fetch(&sv.active, 1, __ATOMIC_SEQ_CST);
-    rv = pyhost_wsgi_run(&call);
-    __atomic_sub_fetch(&sv.active, 1, __ATOMIC_SEQ_CST);
+    rv = run(w, &d, &call);
     if (rv != OK && !d.broken) {
         refuse(&d, rv, 0, "the application failed before its response; see the daemon's log");
     }
     drain(&d);
+    if (d.active) {
+        touch();
+    }
+    done = __atomic_add_fetch(&sv.completed, 1, __ATOMIC_SEQ_CST);
+    if (sv.g->maximum_requests && done == (apr_uint64_t)sv.g->maximum_requests) {
+        pyhost_daemon_recycle(
+            PYHOST_RECYCLE_GRACEFUL, "maximum_requests",
+            apr_psprintf(p, "maximum-requests (%d) reached", sv.g->maximum_requests));
+    }
     return d.broken ? -1 : 0;
 }
 
@@ -642,6 +732,7 @@ static void *worker_main(void *arg)
     worker *w = arg;
     apr_pool_t *p;
     apr_pool_create(&p, NULL);
+    w->view.py_thread = (apr_uint64_t)pthread_self();
     for (;;) {
         struct epoll_event ev;
         dconn *c;
@@ -715,9 +806,13 @@ int pyhost_serve_start(pyhost_group *g, server_rec *s)
         apr_size_t least = (apr_size_t)PTHREAD_STACK_MIN;
         pthread_attr_setstacksize(&attr, g->stack_size > least ? g->stack_size : least);
     }
+    sv.workers = calloc((size_t)g->threads, sizeof(worker *));
+    sv.activity = apr_time_now();
     for (i = 0; i < g->threads; i++) {
         worker *w = calloc(1, sizeof(*w));
         w->index = i + 1;
+        pthread_mutex_init(&w->wlock, NULL);
+        sv.workers[i] = w;
         if (pthread_create(&w->thread, &attr, worker_main, w)) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,
                          "daemon process %ld of group '%s': cannot start thread %d", (long)sv.pid,
@@ -753,4 +848,75 @@ void pyhost_serve_stop(void)
 int pyhost_serve_active(void)
 {
     return __atomic_load_n(&sv.active, __ATOMIC_SEQ_CST);
+}
+
+int pyhost_serve_threads(void)
+{
+    return sv.workers ? sv.g->threads : 0;
+}
+
+int pyhost_serve_view(int i, pyhost_worker_view *v, char *buf, apr_size_t len)
+{
+    worker *w = sv.workers[i];
+    int busy;
+    pthread_mutex_lock(&w->wlock);
+    busy = w->view.started != 0;
+    if (busy) {
+        *v = w->view;
+        apr_cpystrn(buf, w->view.what ? w->view.what : "", len);
+        v->what = buf;
+    }
+    pthread_mutex_unlock(&w->wlock);
+    return busy;
+}
+
+void pyhost_serve_interrupted(int i, apr_time_t when)
+{
+    worker *w = sv.workers[i];
+    pthread_mutex_lock(&w->wlock);
+    w->view.interrupted = when;
+    pthread_mutex_unlock(&w->wlock);
+}
+
+apr_time_t pyhost_serve_activity(void)
+{
+    return __atomic_load_n(&sv.activity, __ATOMIC_RELAXED);
+}
+
+apr_uint64_t pyhost_serve_completed(void)
+{
+    return __atomic_load_n(&sv.completed, __ATOMIC_SEQ_CST);
+}
+
+apr_time_t pyhost_serve_first_request(void)
+{
+    return sv.first_request;
+}
+
+void pyhost_serve_give_up(int i, int status, const char *why)
+{
+    worker *w = sv.workers[i];
+    pthread_mutex_lock(&w->wlock);
+    if (w->cur && !w->view.given_up) {
+        dio *d = w->cur;
+        pyhost_buf out = {NULL, 0, 0};
+        struct iovec iov;
+        if (d->head_out) {
+            pyhost_frame_add(&out, PYHOST_F_END, PYHOST_FL_FAILED, 0, NULL, 0);
+        }
+        else {
+            pyhost_frame_add(&out, PYHOST_F_REFUSE, 0, status, why, strlen(why));
+        }
+        iov.iov_base = out.data;
+        iov.iov_len = out.len;
+        if (!d->broken) {
+            pyhost_sendv(d->c->fd, &iov, 1, -1);
+            shutdown(d->c->fd, SHUT_RDWR);
+        }
+        pyhost_buf_free(&out);
+        d->broken = 1;
+        w->view.given_up = 1;
+        __atomic_sub_fetch(&sv.active, 1, __ATOMIC_SEQ_CST);
+    }
+    pthread_mutex_unlock(&w->wlock);
 }

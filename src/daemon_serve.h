@@ -3,6 +3,7 @@
 #define PYHOST_DAEMON_SERVE_H
 
 #include "daemon.h"
+#include "interp.h"
 
 /* Starts the worker threads on group g's socket. 0, or -1 with the reason logged. */
 int pyhost_serve_start(pyhost_group *g, server_rec *s);
@@ -11,7 +12,32 @@ int pyhost_serve_start(pyhost_group *g, server_rec *s);
  * their request ends. */
 void pyhost_serve_stop(void);
 
-/* Requests being handled now. */
+/* Requests being handled now, not counting those the watch has given up on. */
 int pyhost_serve_active(void);
+
+/* What the watch (daemon_watch.c) sees of one worker thread. */
+typedef struct {
+    apr_time_t started;     /* start of its request; 0 when idle */
+    const char *what;       /* "METHOD URI (client)" of that request */
+    pyhost_interp *interp;  /* where its request runs */
+    apr_uint64_t py_thread; /* its thread ident, as Python's thread functions know it */
+    apr_time_t interrupted; /* when mod_wsgi.RequestTimeout was raised in it, or 0 */
+    int given_up;           /* answered by the watch: the thread is stuck */
+} pyhost_worker_view;
+
+int pyhost_serve_threads(void);
+/* A copy of worker i's view (what copied into buf); 0 if it is idle. */
+int pyhost_serve_view(int i, pyhost_worker_view *v, char *buf, apr_size_t len);
+/* Notes that RequestTimeout was raised in worker i's thread. */
+void pyhost_serve_interrupted(int i, apr_time_t when);
+
+/* Last request activity (a request starting or ending, body read, response written). */
+apr_time_t pyhost_serve_activity(void);
+/* Requests completed, and when the first one arrived (0: none yet). */
+apr_uint64_t pyhost_serve_completed(void);
+apr_time_t pyhost_serve_first_request(void);
+
+/* Answers worker i's request with status and drops its connection: the thread is stuck. */
+void pyhost_serve_give_up(int i, int status, const char *why);
 
 #endif

@@ -206,14 +206,20 @@ static int module_exec(PyObject *module)
     st->mod_wsgi_version = version_tuple(PYHOST_API_MAJOR, PYHOST_API_MINOR, PYHOST_API_MICRO);
     st->apache_version = version_tuple(av.major, av.minor, av.patch);
     st->shutdown_callbacks = PyList_New(0);
-    if (!st->adapter_type || !st->input_type || !st->log_type || !st->file_wrapper_type ||
-        !st->wsgi_version || !st->mod_wsgi_version || !st->apache_version ||
-        !st->shutdown_callbacks) {
+    st->request_timeout =
+        PyErr_NewExceptionWithDoc("mod_wsgi.RequestTimeout",
+                                  "Raised in a request's thread when it runs past the "
+                                  "request-timeout of its daemon process group.",
+                                  PyExc_BaseException, NULL);
+    if (!st->request_timeout || !st->adapter_type || !st->input_type || !st->log_type ||
+        !st->file_wrapper_type || !st->wsgi_version || !st->mod_wsgi_version ||
+        !st->apache_version || !st->shutdown_callbacks) {
         return -1;
     }
     if (PyModule_AddObjectRef(module, "FileWrapper", (PyObject *)st->file_wrapper_type) < 0 ||
         PyModule_AddObjectRef(module, "version", st->mod_wsgi_version) < 0 ||
-        PyModule_AddObjectRef(module, "shutdown_callbacks", st->shutdown_callbacks) < 0) {
+        PyModule_AddObjectRef(module, "shutdown_callbacks", st->shutdown_callbacks) < 0 ||
+        PyModule_AddObjectRef(module, "RequestTimeout", st->request_timeout) < 0) {
         return -1;
     }
     return 0;
@@ -274,6 +280,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->mod_wsgi_version);
     Py_VISIT(st->apache_version);
     Py_VISIT(st->shutdown_callbacks);
+    Py_VISIT(st->request_timeout);
     return 0;
 }
 
@@ -296,6 +303,7 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->mod_wsgi_version);
     Py_CLEAR(st->apache_version);
     Py_CLEAR(st->shutdown_callbacks);
+    Py_CLEAR(st->request_timeout);
     return 0;
 }
 

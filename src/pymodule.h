@@ -49,6 +49,7 @@ typedef struct pyhost_modstate {
     PyObject *apache_version;     /* tuple */
     PyObject *url_scheme_http;    /* "http" */
     PyObject *shutdown_callbacks; /* list */
+    PyObject *request_timeout;    /* mod_wsgi.RequestTimeout */
 } pyhost_modstate;
 
 /* The mod_wsgi module definition, for PyImport_AppendInittab. */

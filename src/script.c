@@ -17,6 +17,13 @@ typedef struct {
     apr_time_t mtime;
 } pyhost_loaded;
 
+static int loaded_count; /* scripts loaded successfully in this process */
+
+int pyhost_scripts_loaded(void)
+{
+    return __atomic_load_n(&loaded_count, __ATOMIC_RELAXED);
+}
+
 /* Takes the interpreter's script lock; waits for it with the thread detached so that the
  * thread loading a script can take this interpreter's GIL meanwhile. */
 static void lock_scripts(pyhost_interp *interp)
@@ -148,6 +155,7 @@ PyObject *pyhost_script_module(pyhost_interp *interp, const char *path, apr_time
         }
         l->module = Py_NewRef(module);
         l->mtime = mtime;
+        __atomic_add_fetch(&loaded_count, 1, __ATOMIC_RELAXED);
     }
     PyThread_release_lock(interp->scripts_lock);
     return module;
@@ -157,7 +165,7 @@ int pyhost_script_changed(pyhost_interp *interp, const char *path, apr_time_t mt
 {
     pyhost_loaded *l;
     int changed;
-    lock_scripts(interp);
+    PyThread_acquire_lock(interp->scripts_lock, WAIT_LOCK);
     l = apr_hash_get(interp->scripts, path, APR_HASH_KEY_STRING);
     changed = l && l->module && mtime && mtime != l->mtime;
     PyThread_release_lock(interp->scripts_lock);

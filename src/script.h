@@ -14,7 +14,11 @@
 PyObject *pyhost_script_module(pyhost_interp *interp, const char *path, apr_time_t mtime,
                                int reload, const pyhost_logctx *lc);
 
-/* Whether the loaded module of path is older than mtime (for daemon reloading). */
+/* Whether the loaded module of path is older than mtime (for daemon reloading). Call it
+ * without a thread state attached. */
 int pyhost_script_changed(pyhost_interp *interp, const char *path, apr_time_t mtime);
+
+/* How many scripts this process has loaded successfully. */
+int pyhost_scripts_loaded(void);
 
 #endif

@@ -669,6 +669,20 @@ static int close_result(pyhost_wsgi_call *call, pyhost_modstate *st, PyObject *r
     return 0;
 }
 
+/* mod_wsgi.RequestTimeout, raised in the thread by the daemon's watch, means 504. */
+static int timed_out(pyhost_wsgi_call *call, pyhost_modstate *st)
+{
+    if (!PyErr_ExceptionMatches(st->request_timeout)) {
+        return 0;
+    }
+    PyErr_Clear();
+    pyhost_log_fmt(&call->log, APLOG_ERR,
+                   "%s: the request was interrupted by mod_wsgi.RequestTimeout "
+                   "(request-timeout)",
+                   call->script);
+    return 1;
+}
+
 static int run_application(pyhost_wsgi_call *call, PyObject *app, pyhost_modstate *st)
 {
     AdapterObject *a = PyObject_New(AdapterObject, st->adapter_type);
@@ -699,11 +713,19 @@ static int run_application(pyhost_wsgi_call *call, PyObject *app, pyhost_modstat
     }
     result = PyObject_CallFunctionObjArgs(app, env, (PyObject *)a, NULL);
     if (!result) {
-        pyhost_log_exception(&call->log, headline);
+        if (timed_out(call, st)) {
+            rv = HTTP_GATEWAY_TIME_OUT;
+        }
+        else {
+            pyhost_log_exception(&call->log, headline);
+        }
     }
     else {
         c = consume(a, result);
-        if (c == -1) {
+        if (c == -1 && timed_out(call, st)) {
+            rv = HTTP_GATEWAY_TIME_OUT;
+        }
+        else if (c == -1) {
             pyhost_log_exception(&call->log, headline);
         }
         else if (c == -2) {

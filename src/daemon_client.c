@@ -660,7 +660,9 @@ int pyhost_daemon_hop(pyhost_route *rt)
     const pyhost_group *g = rt->group;
     aconn *c;
     response x;
-    int attempt, retry = 0, rv = OK;
+    int retry = 0, rv = OK;
+    apr_time_t until = apr_time_now() + g->connect_timeout;
+    apr_interval_time_t pause = apr_time_from_msec(1);
 
     if (!pyhost_shm || !g->socket_path) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
@@ -683,7 +685,9 @@ int pyhost_daemon_hop(pyhost_route *rt)
     x.in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     build_request(rt, &tls.out, x.in);
 
-    for (attempt = 0; attempt < 5; attempt++) {
+    /* A process that is stopping hands the request back (GOODBYE, or REFUSE with RETRY);
+     * it is sent again, to another process or the replacement, within connect-timeout. */
+    for (;;) {
         int err;
         if (c->fd < 0) {
             err = conn_open(c, g);
@@ -697,15 +701,22 @@ int pyhost_daemon_hop(pyhost_route *rt)
         }
         if (send_request(c, &tls.out)) {
             conn_drop(c); /* a kept connection the daemon has closed: try a new one */
-            continue;
         }
-        retry = 0;
-        rv = relay(&x, &retry);
-        if (retry != 1) {
-            return rv;
+        else {
+            retry = 0;
+            rv = relay(&x, &retry);
+            if (retry != 1) {
+                return rv;
+            }
         }
+        if (apr_time_now() >= until) {
+            ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                          "no process of daemon group '%s' took the request within "
+                          "connect-timeout (%ld seconds): they were all stopping",
+                          g->name, (long)apr_time_sec(g->connect_timeout));
+            return HTTP_SERVICE_UNAVAILABLE;
+        }
+        apr_sleep(pause);
+        pause = pause * 2 > apr_time_from_msec(50) ? apr_time_from_msec(50) : pause * 2;
     }
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                  "daemon group '%s' did not take the request after %d attempts", g->name, attempt);
-    return HTTP_SERVICE_UNAVAILABLE;
 }

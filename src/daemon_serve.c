@@ -64,7 +64,8 @@ static struct {
     pthread_mutex_t mu; /* conns list */
     dconn *conns;
     int stopping;
-    int active;
+    int busy;     /* workers holding a connection: a request is somewhere in its course */
+    int given_up; /* of those, the ones the watch has answered for (stuck threads) */
     pid_t pid;
     worker **workers;
     apr_time_t activity;
@@ -149,7 +150,7 @@ static void conn_idle(dconn *c)
 static void accept_all(void)
 {
     struct epoll_event ev;
-    for (;;) {
+    while (!__atomic_load_n(&sv.stopping, __ATOMIC_SEQ_CST)) {
         struct timeval tv;
         dconn *c;
         int fd = accept4(sv.listen_fd, NULL, NULL, SOCK_CLOEXEC);
@@ -563,13 +564,12 @@ static int run(worker *w, dio *d, pyhost_wsgi_call *call)
     w->view.given_up = 0;
     w->view.started = apr_time_now();
     pthread_mutex_unlock(&w->wlock);
-    __atomic_add_fetch(&sv.active, 1, __ATOMIC_SEQ_CST);
     rv = pyhost_wsgi_run(call);
     pthread_mutex_lock(&w->wlock);
     w->cur = NULL;
     w->view.started = 0;
-    if (!w->view.given_up) {
-        __atomic_sub_fetch(&sv.active, 1, __ATOMIC_SEQ_CST);
+    if (w->view.given_up) {
+        __atomic_sub_fetch(&sv.given_up, 1, __ATOMIC_SEQ_CST);
     }
     pthread_mutex_unlock(&w->wlock);
     return rv;
@@ -683,12 +683,28 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
     return d.broken ? -1 : 0;
 }
 
+/* Logs a connection that did not prove it comes from Apache. */
+static void log_stranger(dconn *c)
+{
+    struct ucred cred;
+    socklen_t cl = sizeof(cred);
+    memset(&cred, 0, sizeof(cred));
+    getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl);
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, sv.s,
+                 "daemon process %ld of group '%s': dropped a connection from pid %ld (uid %ld) "
+                 "that did not present Apache's secret",
+                 (long)sv.pid, sv.g->name, (long)cred.pid, (long)cred.uid);
+}
+
 /* Serves one request on a ready connection. Returns 0 to keep it, -1 to close it. */
 static int serve(dconn *c, worker *w, apr_pool_t *p)
 {
     pyhost_frame f;
     for (;;) {
         if (next_frame(c, &f) < 0) {
+            if (!c->authed && (c->in.len || errno)) {
+                log_stranger(c); /* junk, or less than a frame */
+            }
             return -1;
         }
         if (!c->authed) {
@@ -696,14 +712,7 @@ static int serve(dconn *c, worker *w, apr_pool_t *p)
             if (f.type != PYHOST_F_HELLO || f.len != 4 + PYHOST_SECRET_LEN || need(c, f.len) < 0 ||
                 (memcpy(&magic, c->in.data + c->pos, 4), magic != PYHOST_PROTO_MAGIC) ||
                 memcmp(c->in.data + c->pos + 4, pyhost_shm->secret, PYHOST_SECRET_LEN)) {
-                struct ucred cred;
-                socklen_t cl = sizeof(cred);
-                memset(&cred, 0, sizeof(cred));
-                getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl);
-                ap_log_error(APLOG_MARK, APLOG_ERR, 0, sv.s,
-                             "daemon process %ld of group '%s': dropped a connection from pid %ld "
-                             "(uid %ld) that did not present Apache's secret",
-                             (long)sv.pid, sv.g->name, (long)cred.pid, (long)cred.uid);
+                log_stranger(c);
                 return -1;
             }
             c->pos += f.len;
@@ -754,7 +763,9 @@ static void *worker_main(void *arg)
             continue;
         }
         c = ev.data.ptr;
+        __atomic_add_fetch(&sv.busy, 1, __ATOMIC_SEQ_CST);
         if (!conn_claim(c, CONN_IDLE, CONN_BUSY)) {
+            __atomic_sub_fetch(&sv.busy, 1, __ATOMIC_SEQ_CST);
             continue;
         }
         if (serve(c, w, p) < 0) {
@@ -764,6 +775,7 @@ static void *worker_main(void *arg)
         else {
             conn_idle(c);
         }
+        __atomic_sub_fetch(&sv.busy, 1, __ATOMIC_SEQ_CST);
         apr_pool_clear(p);
     }
     apr_pool_destroy(p);
@@ -847,7 +859,8 @@ void pyhost_serve_stop(void)
 
 int pyhost_serve_active(void)
 {
-    return __atomic_load_n(&sv.active, __ATOMIC_SEQ_CST);
+    return __atomic_load_n(&sv.busy, __ATOMIC_SEQ_CST) -
+           __atomic_load_n(&sv.given_up, __ATOMIC_SEQ_CST);
 }
 
 int pyhost_serve_threads(void)
@@ -916,7 +929,7 @@ void pyhost_serve_give_up(int i, int status, const char *why)
         pyhost_buf_free(&out);
         d->broken = 1;
         w->view.given_up = 1;
-        __atomic_sub_fetch(&sv.active, 1, __ATOMIC_SEQ_CST);
+        __atomic_add_fetch(&sv.given_up, 1, __ATOMIC_SEQ_CST);
     }
     pthread_mutex_unlock(&w->wlock);
 }

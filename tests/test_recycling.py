@@ -111,7 +111,8 @@ def test_maximum_requests_recycles_without_failure(apache):
 def test_maximum_requests_under_steady_load_and_sigusr1_lose_nothing(apache):
     """A bounded stream of requests across several recycles and a SIGUSR1: zero failures."""
     a = apache("""
-        WSGIDaemonProcess load processes=2 threads=4 maximum-requests=40 display-name=%{GROUP}
+        WSGIDaemonProcess load processes=2 threads=4 maximum-requests=30 graceful-timeout=0 \
+            display-name=%{GROUP}
         WSGIScriptAlias /pid @ROOT@/pid.wsgi process-group=load
     """, files={"pid.wsgi": PID_APP})
     results, lock = [], threading.Lock()
@@ -146,7 +147,7 @@ def test_maximum_requests_under_steady_load_and_sigusr1_lose_nothing(apache):
     failures = [s for s, b in results if s != 200]
     assert len(results) == 300
     assert not failures, failures[:5]
-    assert len({b for s, b in results}) >= 4
+    assert len({b for s, b in results}) >= 6
 
 
 def test_inactivity_timeout_gives_new_process(apache):
@@ -246,7 +247,7 @@ def test_memory_limit_recycles_after_request_with_intact_response(apache):
     assert r.body == ("%d:" % first).encode() + b"x" * 100000
     line = a.wait_log(r"daemon process %d of group 'mem': restarting: memory-limit: resident "
                       r"size reached (\d+) MB \(memory-limit 100 MB\)" % first)
-    assert line and int(line.group(1)) >= 150
+    assert line and int(line.group(1)) > 100
     second = wait_for(lambda: (lambda p: p if p != first else None)(pid_of(a.get("/mem"))), 5)
     assert second and second != first
 
@@ -344,9 +345,11 @@ def test_shutdown_callbacks_run_on_recycle(apache):
     os.chmod(a.root, 0o777)
     first = pid_of(a.get("/app"))
     marker = a.path("stop.%d" % first)
-    assert wait_for(lambda: os.path.exists(marker), 5)
-    with open(marker) as f:
-        assert f.read() == "process_stopping maximum_requests"
+
+    def written():
+        return os.path.exists(marker) and open(marker).read()
+
+    assert wait_for(written, 5) == "process_stopping maximum_requests"
 
 
 def test_startup_timeout_restarts_a_process_whose_script_never_loads(apache):

@@ -65,11 +65,14 @@ test: deps
 	$(MAKE) all PYTHON=$(PYTHON)
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
 
+RUN_AS := $(if $(filter 0,$(shell id -u)),--user www-data --group www-data)
+
 run: deps all
-	$(PYTHON) tools/pyhost-express start-server examples/hello.wsgi --host 127.0.0.1 --port 8000
+	$(PYTHON) tools/pyhost-express start-server examples/hello.wsgi --host 127.0.0.1 \
+	    --port 8000 $(RUN_AS)
 
 install: all
-	$(APXS) -i -n wsgi mod_pyhost.so
-	install -d $(DESTDIR)/etc/apache2/mods-available
+	$(APXS) -i -S LIBEXECDIR=$(DESTDIR)$(AP_MODDIR) -n wsgi mod_pyhost.so
+	install -d $(DESTDIR)/etc/apache2/mods-available $(DESTDIR)/usr/local/bin
 	install -m 644 debian/pyhost.load debian/pyhost.conf $(DESTDIR)/etc/apache2/mods-available/
 	install -m 755 tools/pyhost-express $(DESTDIR)/usr/local/bin/pyhost-express

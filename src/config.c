@@ -148,6 +148,46 @@ pyhost_group *pyhost_group_find(const char *name)
 
 /* ---- option words: key=value after the positional arguments ------------------------------ */
 
+const char *pyhost_getword_option(apr_pool_t *p, const char **line)
+{
+    const char *s = *line, *start;
+    char *out, *o;
+    while (apr_isspace(*s)) {
+        s++;
+    }
+    start = s;
+    out = o = apr_palloc(p, strlen(s) + 1);
+    while (*s && !apr_isspace(*s) && *s != '=') {
+        *o++ = *s++;
+    }
+    if (*s == '=') {
+        *o++ = *s++;
+        if (*s == '"' || *s == '\'') {
+            char quote = *s++;
+            while (*s && *s != quote) {
+                if (*s == '\\' && s[1]) {
+                    s++;
+                }
+                *o++ = *s++;
+            }
+            if (*s) {
+                s++;
+            }
+        }
+        else {
+            while (*s && !apr_isspace(*s)) {
+                *o++ = *s++;
+            }
+        }
+    }
+    else if (s == start && *s) {
+        return ap_getword_conf(p, line); /* a quoted word that is not an option */
+    }
+    *o = '\0';
+    *line = s;
+    return out;
+}
+
 /* "%{GLOBAL}" names the main interpreter and embedded mode: both are the empty name. */
 static const char *group_value(const char *value)
 {
@@ -187,7 +227,7 @@ const char *pyhost_parse_target_opts(cmd_parms *cmd, const char **args, pyhost_t
     o->application_group = NULL;
     o->callable_object = NULL;
     o->pass_authorization = PYHOST_UNSET;
-    while (*(word = ap_getword_conf(cmd->pool, args))) {
+    while (*(word = pyhost_getword_option(cmd->pool, args))) {
         if ((err = split_option(cmd, word, &value))) {
             return err;
         }
@@ -368,7 +408,7 @@ static const char *parse_script(cmd_parms *cmd, const char *args, int allow_proc
     if (!*s->path) {
         return apr_psprintf(cmd->pool, "%s: needs a script path", cmd->cmd->name);
     }
-    while (*(word = ap_getword_conf(cmd->pool, &args))) {
+    while (*(word = pyhost_getword_option(cmd->pool, &args))) {
         if ((err = split_option(cmd, word, &value))) {
             return err;
         }

@@ -218,7 +218,9 @@ pyhost_group *pyhost_group_find(const char *name);
 const char *pyhost_parse_daemon_process(cmd_parms *cmd, void *mconfig, const char *args);
 const char *pyhost_daemon_option_list(void);
 
-/* Shared parsing helpers (config.c). */
+/* Shared parsing helpers (config.c). pyhost_getword_option reads the next word of a
+ * directive's options as name=value, the value unquoted ('...' or "..." may hold spaces). */
+const char *pyhost_getword_option(apr_pool_t *p, const char **line);
 const char *pyhost_parse_target_opts(cmd_parms *cmd, const char **args, pyhost_target_opts *o,
                                      int allow_callable);
 const char *pyhost_parse_on_off(cmd_parms *cmd, const char *word, const char *value, int *out);

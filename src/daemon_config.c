@@ -404,7 +404,7 @@ const char *pyhost_parse_daemon_process(cmd_parms *cmd, void *mconfig, const cha
                             name);
     }
     g = new_group(cmd, name);
-    while (*(word = ap_getword_conf(cmd->pool, &args))) {
+    while (*(word = pyhost_getword_option(cmd->pool, &args))) {
         const char *eq = strchr(word, '=');
         const opt_def *o;
         apr_size_t len = eq ? (apr_size_t)(eq - word) : strlen(word);

@@ -993,3 +993,19 @@ def test_django_in_daemon_mode(srv):
     r = srv.get("/django/unknown/")
     assert r.status == 404
     assert b"django hello" not in r.body
+
+
+def test_quoted_option_values(apache):
+    """Option values may be quoted, as mod_wsgi-express writes them, and hold spaces."""
+    a = apache("""
+        WSGIDaemonProcess "quoted group" home='/tmp' display-name="(wsgi: spaced name)"
+        WSGIScriptAlias /q @ROOT@/q.wsgi process-group="quoted group" application-group='%{GLOBAL}'
+    """, files={"q.wsgi": """
+import os
+def application(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [('%s|%s|%s' % (os.getcwd(), environ['mod_wsgi.process_group'],
+                           environ['mod_wsgi.application_group'])).encode()]
+"""})
+    assert a.get("/q").body == b"/tmp|quoted group|"
+    assert "(wsgi: spaced name)" in [a.cmdline(p) for p in a.session_pids()]

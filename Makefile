@@ -67,9 +67,12 @@ test: deps
 
 RUN_AS := $(if $(filter 0,$(shell id -u)),--user www-data --group www-data)
 
+# The example is copied where Apache's user can read it, wherever the checkout is.
+RUN_DIR := /tmp/pyhost-run
 run: deps all
-	$(PYTHON) tools/pyhost-express start-server examples/hello.wsgi --host 127.0.0.1 \
-	    --port 8000 $(RUN_AS)
+	install -d -m 755 $(RUN_DIR) && install -m 644 examples/hello.wsgi $(RUN_DIR)/
+	$(PYTHON) tools/pyhost-express start-server $(RUN_DIR)/hello.wsgi --host 127.0.0.1 \
+	    --port 8000 --module-path $(CURDIR)/mod_pyhost.so $(RUN_AS)
 
 install: all
 	$(APXS) -i -S LIBEXECDIR=$(DESTDIR)$(AP_MODDIR) -n wsgi mod_pyhost.so

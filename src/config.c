@@ -474,6 +474,7 @@ static const char *cmd_import_script(cmd_parms *cmd, void *mconfig, const char *
 static const char *cmd_dir_script(cmd_parms *cmd, void *mconfig, const char *args)
 {
     pyhost_script **slot = (pyhost_script **)((char *)mconfig + (size_t)cmd->info);
+    pyhost_g.embedded_scripts = 1;
     return parse_script(cmd, args, 0, slot);
 }
 

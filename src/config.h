@@ -179,6 +179,7 @@ typedef struct {
     apr_array_header_t *python_warnings; /* of const char * */
     int dont_write_bytecode;
     int restrict_embedded;
+    int embedded_scripts; /* access, auth or dispatch scripts need Python in the children */
     int restrict_stdin;
     int restrict_stdout;
     int restrict_signal;

@@ -250,7 +250,26 @@ static void finish(apr_time_t deadline, const char *code)
     _exit(0);
 }
 
-/* The main thread's loop: signals, the watch, and acting on recycle requests. */
+/* threads=0: the service script runs in the main thread, where Python turns SIGTERM into
+ * SystemExit; the watch runs in a thread of its own and stops the process through SIGTERM. */
+static int service_mode;
+
+static void service_stop(apr_time_t deadline)
+{
+    static int signalled;
+    if (!signalled) {
+        signalled = 1;
+        kill(getpid(), SIGTERM);
+    }
+    if (apr_time_now() >= deadline) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, self_server,
+                     LOG_PREFIX "the service script did not stop after SIGTERM; exiting now",
+                     (long)getpid(), self_group->name);
+        _exit(0);
+    }
+}
+
+/* The watch loop: signals, the watch, and acting on recycle requests. */
 static void watch_loop(const sigset_t *set, pid_t parent) __attribute__((noreturn));
 static void watch_loop(const sigset_t *set, pid_t parent)
 {
@@ -306,10 +325,58 @@ static void watch_loop(const sigset_t *set, pid_t parent)
             }
             state = how;
         }
-        if (state && (!pyhost_serve_active() || now >= deadline)) {
+        if (state && service_mode) {
+            service_stop(deadline + g->shutdown_timeout);
+        }
+        else if (state && (!pyhost_serve_active() || now >= deadline)) {
             finish(state == PYHOST_RECYCLE_GRACEFUL ? now + g->shutdown_timeout : deadline, code);
         }
     }
+}
+
+static struct {
+    sigset_t set;
+    pid_t parent;
+} watch_args;
+
+static void *watch_thread(void *arg)
+{
+    (void)arg;
+    watch_loop(&watch_args.set, watch_args.parent);
+    return NULL;
+}
+
+/* threads=0: the WSGIImportScript scripts of the group are the process's work. */
+static void run_service(const sigset_t *set, pid_t parent) __attribute__((noreturn));
+static void run_service(const sigset_t *set, pid_t parent)
+{
+    sigset_t python_sigs;
+    pthread_t t;
+    service_mode = 1;
+    watch_args.set = *set;
+    watch_args.parent = parent;
+    sigdelset(&watch_args.set, SIGTERM);
+    sigdelset(&watch_args.set, SIGINT);
+    sigdelset(&watch_args.set, SIGHUP);
+    pyhost_watch_start(self_group, self_server);
+    if (pthread_create(&t, NULL, watch_thread, NULL)) {
+        fatal("cannot start its watch thread", errno);
+    }
+    main_thread = t;
+    sigemptyset(&python_sigs);
+    sigaddset(&python_sigs, SIGTERM);
+    sigaddset(&python_sigs, SIGINT);
+    sigaddset(&python_sigs, SIGHUP);
+    pthread_sigmask(SIG_UNBLOCK, &python_sigs, NULL);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, self_server,
+                 LOG_PREFIX "running its service script(s) (threads=0)", (long)getpid(),
+                 self_group->name);
+    pyhost_run_service(self_group->name);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, self_server,
+                 LOG_PREFIX "its service script(s) ended; the process exits", (long)getpid(),
+                 self_group->name);
+    pyhost_python_fini("service_exit");
+    _exit(0);
 }
 
 void pyhost_daemon_main(pyhost_group *g, int process, server_rec *s)
@@ -348,11 +415,14 @@ void pyhost_daemon_main(pyhost_group *g, int process, server_rec *s)
     if (pyhost_python_init(p, g->server) < 0) {
         fatal("cannot start Python", 0);
     }
+    shutdown_timeout = g->shutdown_timeout;
+    if (!g->threads) {
+        run_service(&set, parent);
+    }
     pyhost_import_scripts(g->name);
-    if (g->threads && pyhost_serve_start(g, g->server) < 0) {
+    if (pyhost_serve_start(g, g->server) < 0) {
         fatal("cannot start its threads", 0);
     }
-    shutdown_timeout = g->shutdown_timeout;
     pyhost_watch_start(g, g->server);
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, self_server, LOG_PREFIX "ready with %d thread(s)",
                  (long)getpid(), g->name, g->threads);

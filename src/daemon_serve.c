@@ -841,6 +841,9 @@ void pyhost_serve_stop(void)
 {
     dconn *c;
     uint64_t one = 1;
+    if (!sv.workers) {
+        return; /* a service daemon (threads=0) serves no requests */
+    }
     __atomic_store_n(&sv.stopping, 1, __ATOMIC_SEQ_CST);
     epoll_ctl(sv.epfd, EPOLL_CTL_DEL, sv.listen_fd, NULL);
     pthread_mutex_lock(&sv.mu);

@@ -42,7 +42,7 @@ void pyhost_input_detach(PyObject *obj)
 static int usable(InputObject *self)
 {
     if (!self->io) {
-        PyErr_SetString(PyExc_RuntimeError, "wsgi.input used after the request ended");
+        PyErr_SetString(PyExc_RuntimeError, "wsgi.input is not available here");
         return 0;
     }
     if (self->error != APR_SUCCESS) {

@@ -435,6 +435,31 @@ static void forget_tstate(PyThreadState *ts)
     }
 }
 
+/* Python's main thread turns these signals into SystemExit in a service script. */
+static const char service_code[] = "import signal\n"
+                                   "def _pyhost_stop(signum, frame):\n"
+                                   "    raise SystemExit(0)\n"
+                                   "for _s in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):\n"
+                                   "    signal.signal(_s, _pyhost_stop)\n";
+
+void pyhost_run_service(const char *process_group)
+{
+    pyhost_interp *main_interp = APR_ARRAY_IDX(interp_list, 0, pyhost_interp *);
+    PyThreadState *ts = pyhost_interp_enter(main_interp);
+    const pyhost_logctx lc = {NULL, pyhost_proc.server, NULL};
+    PyObject *g = PyDict_New(), *r = NULL;
+    if (g && PyDict_SetItemString(g, "__builtins__", PyEval_GetBuiltins()) == 0) {
+        r = PyRun_String(service_code, Py_file_input, g, g);
+    }
+    if (!r) {
+        pyhost_log_exception(&lc, "cannot prepare signals for the service script");
+    }
+    Py_XDECREF(r);
+    Py_XDECREF(g);
+    pyhost_interp_leave(ts);
+    pyhost_import_scripts(process_group);
+}
+
 /* Deletes every thread state of interp except keep (the attached one). */
 static void drop_other_tstates(pyhost_interp *interp, PyThreadState *keep)
 {

@@ -55,6 +55,10 @@ void pyhost_interp_leave(PyThreadState *ts);
  * process group is process_group. */
 void pyhost_import_scripts(const char *process_group);
 
+/* threads=0 daemons: runs the group's imported scripts in this thread (Python's main thread),
+ * with SIGTERM, SIGINT and SIGHUP raising SystemExit in them. Returns when they end. */
+void pyhost_run_service(const char *process_group);
+
 /* Runs shutdown callbacks (with the reason the process stops) and, with
  * WSGIDestroyInterpreter On, finalises Python. */
 void pyhost_python_fini(const char *shutdown_reason);

@@ -8,6 +8,7 @@
 #include "daemon.h"
 #include "embedded.h"
 #include "interp.h"
+#include "pyhooks.h"
 #include "route.h"
 
 #include "ap_mpm.h"
@@ -94,7 +95,7 @@ static apr_status_t child_exit(void *data)
 static void child_init(apr_pool_t *pchild, server_rec *s)
 {
     pyhost_daemons_child_init(pchild);
-    if (pyhost_g.restrict_embedded) {
+    if (pyhost_g.restrict_embedded && !pyhost_g.embedded_scripts) {
         return;
     }
     if (pyhost_python_init(pchild, s) == 0) {
@@ -120,13 +121,13 @@ static void register_hooks(apr_pool_t *p)
 {
     static const char *const after_alias[] = {"mod_alias.c", NULL};
     static const char *const before_userdir[] = {"mod_userdir.c", "mod_vhost_alias.c", NULL};
-    (void)p;
     ap_hook_pre_config(pre_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_check_config(check_config, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_post_config(post_config, NULL, NULL, APR_HOOK_LAST);
     ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_translate_name(pyhost_translate_name, after_alias, before_userdir, APR_HOOK_MIDDLE);
     ap_hook_handler(handler, NULL, NULL, APR_HOOK_MIDDLE);
+    pyhost_register_pyhooks(p);
 }
 
 /* Named "mod_wsgi.c": see config.h. */

@@ -5,6 +5,7 @@
  * framing), the expansion of group names (%{GLOBAL}, %{SERVER}, %{RESOURCE}, %{HOST},
  * %{ENV:name}) and the choice of daemon group, application group and callable. */
 #include "route.h"
+#include "pyhooks.h"
 
 #include "http_core.h"
 #include "http_log.h"
@@ -171,7 +172,7 @@ const char *pyhost_expand_group(request_rec *r, const char *name, const char *sc
 
 /* ---- per request ------------------------------------------------------------------------- */
 
-static const char *script_name_of(request_rec *r)
+const char *pyhost_script_name(request_rec *r)
 {
     int len = r->path_info && *r->path_info ? ap_find_path_info(r->uri, r->path_info)
                                             : (int)strlen(r->uri);
@@ -329,7 +330,7 @@ int pyhost_route_request(request_rec *r, pyhost_route *rt)
         return rv;
     }
 
-    rt->script_name = script_name_of(r);
+    rt->script_name = pyhost_script_name(r);
     pg = o && o->process_group ? o->process_group : d->process_group ? d->process_group : "";
     ag = o && o->application_group ? o->application_group
          : d->application_group    ? d->application_group
@@ -338,6 +339,10 @@ int pyhost_route_request(request_rec *r, pyhost_route *rt)
                : o && o->callable_object ? o->callable_object
                : d->callable_object      ? d->callable_object
                                          : "application";
+    rt->application_group = pyhost_expand_group(r, ag, rt->script_name);
+    if (d->dispatch_script && pyhost_dispatch(rt, &pg, &ag, &callable) < 0) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
     rt->process_group = pyhost_expand_group(r, pg, rt->script_name);
     rt->application_group = pyhost_expand_group(r, ag, rt->script_name);
     rt->callable = pyhost_expand_group(r, callable, rt->script_name);

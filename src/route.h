@@ -31,6 +31,9 @@ int pyhost_translate_name(request_rec *r);
  * an HTTP status for Apache to answer with (the reason already logged). */
 int pyhost_route_request(request_rec *r, pyhost_route *rt);
 
+/* SCRIPT_NAME of a request: r->uri without path_info, duplicate slashes folded. */
+const char *pyhost_script_name(request_rec *r);
+
 /* Expands a group name: %{GLOBAL}, %{SERVER}, %{RESOURCE}, %{HOST}, %{ENV:name}. */
 const char *pyhost_expand_group(request_rec *r, const char *name, const char *script_name);
 

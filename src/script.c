@@ -102,6 +102,11 @@ static PyObject *load(const char *path, const pyhost_logctx *lc)
         goto fail;
     }
     result = PyEval_EvalCode(code, dict, dict);
+    if (!result && PyErr_ExceptionMatches(PyExc_SystemExit)) {
+        PyErr_Clear();
+        pyhost_log_fmt(lc, APLOG_INFO, "WSGI script '%s' ended with SystemExit", path);
+        result = Py_NewRef(Py_None);
+    }
     if (!result) {
         pyhost_log_exception(lc, headline);
         if (PyMapping_DelItem(modules, name) < 0) {

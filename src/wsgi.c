@@ -142,6 +142,21 @@ static PyObject *make_environ(pyhost_wsgi_call *call, pyhost_modstate *st, PyObj
     return d;
 }
 
+PyObject *pyhost_wsgi_environ(pyhost_wsgi_call *call, PyObject **input, PyObject **errors)
+{
+    pyhost_modstate *st = call->interp->st;
+    PyObject *env = NULL;
+    *input = pyhost_input_new(st->input_type, call->io);
+    *errors = *input ? pyhost_log_new(st->log_type, &call->log, APLOG_ERR) : NULL;
+    if (*errors) {
+        env = make_environ(call, st, *input, *errors);
+    }
+    if (!env) {
+        pyhost_log_exception(&call->log, "cannot build the WSGI environ");
+    }
+    return env;
+}
+
 /* ---- status and headers ------------------------------------------------------------------ */
 
 /* Latin-1 bytes of a str: its own buffer when ASCII, else encoded into *tmp. */
@@ -704,11 +719,8 @@ static int run_application(pyhost_wsgi_call *call, PyObject *app, pyhost_modstat
     a->content_length = -1;
     a->headers_sent = 0;
     a->client_gone = 0;
-    input = pyhost_input_new(st->input_type, call->io);
-    errors = input ? pyhost_log_new(st->log_type, &call->log, APLOG_ERR) : NULL;
-    env = errors ? make_environ(call, st, input, errors) : NULL;
+    env = pyhost_wsgi_environ(call, &input, &errors);
     if (!env) {
-        pyhost_log_exception(&call->log, "cannot build the WSGI environ");
         goto out;
     }
     result = PyObject_CallFunctionObjArgs(app, env, (PyObject *)a, NULL);

@@ -69,6 +69,11 @@ typedef struct {
  * application failed before sending anything (the reason logged). */
 int pyhost_wsgi_run(pyhost_wsgi_call *call);
 
+/* The environ of call (attached): its pairs, the wsgi.* and mod_wsgi keys; wsgi.input
+ * reads call->io (NULL: no body). The caller ends the use of *input and *errors with
+ * pyhost_input_detach and pyhost_log_close. NULL with the failure logged. */
+PyObject *pyhost_wsgi_environ(pyhost_wsgi_call *call, PyObject **input, PyObject **errors);
+
 extern PyType_Spec pyhost_adapter_spec;
 
 #endif

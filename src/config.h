@@ -226,9 +226,25 @@ const char *pyhost_parse_target_opts(cmd_parms *cmd, const char **args, pyhost_t
                                      int allow_callable);
 const char *pyhost_parse_on_off(cmd_parms *cmd, const char *word, const char *value, int *out);
 
-/* The GIL mode and options that apply to one interpreter (the most specific block wins). */
-const pyhost_interp_options *pyhost_interp_options_for(const char *process_group,
-                                                       const char *application_group,
-                                                       pyhost_gil_mode *mode);
+/* What applies to one interpreter, resolved from the top level and the
+ * <WSGIInterpreterOptions> blocks (interp_options.c). */
+typedef struct {
+    pyhost_gil_mode mode;
+    double switch_interval; /* 0: leave Python's */
+    int restrict_stdin, restrict_stdout, restrict_signal;
+    apr_array_header_t *python_paths; /* container layers, least specific first */
+} pyhost_interp_settings;
+
+void pyhost_interp_settings_for(const char *process_group, const char *application_group,
+                                pyhost_interp_settings *s, apr_pool_t *p);
+/* Whether the processes of process_group run free-threaded. */
+int pyhost_free_threading(const char *process_group);
+/* Warns once at start-up about what this Python build cannot do. */
+void pyhost_interp_options_check(server_rec *s);
+
+const char *pyhost_cmd_interp_container(cmd_parms *cmd, void *mconfig, const char *args);
+const char *pyhost_cmd_scoped_flag(cmd_parms *cmd, void *mconfig, const char *value);
+const char *pyhost_cmd_switch_interval(cmd_parms *cmd, void *mconfig, const char *value);
+const char *pyhost_cmd_python_path(cmd_parms *cmd, void *mconfig, const char *value);
 
 #endif

@@ -283,19 +283,21 @@ static void watch_loop(const sigset_t *set, pid_t parent)
         apr_time_t now = apr_time_now();
         char why[600];
         if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
-            pyhost_daemon_recycle(
-                PYHOST_RECYCLE_STOP, "signal",
-                apr_psprintf(self_server->process->pool, "signal %s", sigabbrev_np(sig)));
+            apr_snprintf(why, sizeof(why), "signal %s", sigabbrev_np(sig));
+            pyhost_daemon_recycle(PYHOST_RECYCLE_STOP, "shutdown_signal", why);
         }
         else if (sig == SIGUSR1) {
-            pyhost_daemon_recycle(PYHOST_RECYCLE_GRACEFUL, "graceful", "signal USR1");
+            pyhost_daemon_recycle(PYHOST_RECYCLE_GRACEFUL, "graceful_signal", "signal USR1");
+        }
+        else if (sig == SIGUSR2) {
+            pyhost_interp_signal(SIGUSR2);
         }
         else if (sig == SIGXCPU) {
             pyhost_daemon_recycle(PYHOST_RECYCLE_GRACEFUL, "cpu_time_limit",
                                   "cpu-time-limit reached");
         }
         if (getppid() != parent) {
-            pyhost_daemon_recycle(PYHOST_RECYCLE_STOP, "parent_exit",
+            pyhost_daemon_recycle(PYHOST_RECYCLE_STOP, "shutdown_signal",
                                   "Apache's parent process has gone");
         }
         pyhost_watch_tick(now);
@@ -310,13 +312,14 @@ static void watch_loop(const sigset_t *set, pid_t parent)
         if (how > state) {
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, self_server, LOG_PREFIX "%s: %s",
                          (long)getpid(), g->name,
-                         how == PYHOST_RECYCLE_STOP && !strcmp(code, "signal") ? "stopping"
-                                                                               : "restarting",
+                         how == PYHOST_RECYCLE_STOP && !strcmp(code, "shutdown_signal")
+                             ? "stopping"
+                             : "restarting",
                          why);
             if (how == PYHOST_RECYCLE_GRACEFUL) {
-                deadline =
-                    now + (!strcmp(code, "graceful") && g->eviction_timeout ? g->eviction_timeout
-                                                                            : g->graceful_timeout);
+                deadline = now + (!strcmp(code, "graceful_signal") && g->eviction_timeout
+                                      ? g->eviction_timeout
+                                      : g->graceful_timeout);
             }
             else {
                 pyhost_serve_stop();
@@ -408,6 +411,7 @@ void pyhost_daemon_main(pyhost_group *g, int process, server_rec *s)
     sigaddset(&set, SIGHUP);
     sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGXCPU);
+    sigaddset(&set, SIGUSR2);
     sigaddset(&set, SIG_WAKE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     main_thread = pthread_self();

@@ -644,7 +644,7 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
     if ((fx.flags & PYHOST_RQ_RELOAD) &&
         pyhost_script_changed(interp, call.script, fx.script_mtime)) {
         /* the new code runs in a new process; this request waits for it */
-        pyhost_daemon_recycle(PYHOST_RECYCLE_DRAIN, "script_changed",
+        pyhost_daemon_recycle(PYHOST_RECYCLE_DRAIN, "script_reload",
                               apr_psprintf(p, "script %s changed", call.script));
         refuse(&d, 503, 1, "the script changed; the daemon process restarts");
         drain(&d);
@@ -661,6 +661,7 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
     call.queue_start = (double)fx.sent_time / 1e6;
     call.daemon_start = (double)now / 1e6;
     call.thread_id = w->index;
+    call.request_start = fx.request_time;
     pthread_mutex_lock(&w->wlock);
     w->view.what = apr_psprintf(p, "%s %s (client %s)", cstr(p, &ri.method), cstr(p, &ri.uri),
                                 call.log.client);

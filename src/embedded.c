@@ -182,5 +182,9 @@ int pyhost_embedded_run(pyhost_route *rt)
     call.log.r = r;
     call.log.s = r->server;
     call.thread_id = thread_number;
+    call.request_start = r->request_time;
+    if (pyhost_flag(rt->cfg->pass_apache_request, 0)) {
+        call.apache_request = r;
+    }
     return pyhost_wsgi_run(&call);
 }

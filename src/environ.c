@@ -5,6 +5,7 @@
  * Authorization only when passed, Proxy dropped, names with characters other than letters,
  * digits and '-' dropped), the SetEnv/subprocess_env pass-through and mod_wsgi's own keys. */
 #include "environ.h"
+#include "proxies.h"
 
 #include "http_core.h"
 #include "http_log.h"
@@ -84,7 +85,7 @@ static unsigned known_header(const char *name, apr_size_t len)
     }
 }
 
-static void put_headers(const emitter *e, const pyhost_route *rt)
+static void put_headers(const emitter *e, const pyhost_route *rt, pyhost_proxy *px)
 {
     const apr_array_header_t *arr = apr_table_elts(rt->r->headers_in);
     const apr_table_entry_t *h = (const apr_table_entry_t *)arr->elts;
@@ -138,7 +139,10 @@ static void put_headers(const emitter *e, const pyhost_route *rt)
             }
         }
         if (j == len) {
-            e->fn(e->ctx, PYHOST_K_OTHER, name, len + 5, v, strlen(v));
+            name[len + 5] = '\0';
+            if (!px || pyhost_proxy_header(px, name, v)) {
+                e->fn(e->ctx, PYHOST_K_OTHER, name, len + 5, v, strlen(v));
+            }
         }
     }
 }
@@ -169,6 +173,7 @@ void pyhost_environ_each(const pyhost_route *rt, pyhost_env_fn fn, void *ctx)
     request_rec *r = rt->r;
     conn_rec *c = r->connection;
     const emitter em = {fn, ctx}, *e = &em;
+    pyhost_proxy proxy, *px = NULL;
 
     put_subprocess_env(e, r);
     if (r->prev) {
@@ -184,7 +189,11 @@ void pyhost_environ_each(const pyhost_route *rt, pyhost_env_fn fn, void *ctx)
             put_other(e, "REDIRECT_REMOTE_USER", first->user);
         }
     }
-    put_headers(e, rt);
+    if (rt->cfg->trusted_proxy_headers) {
+        px = &proxy;
+        pyhost_proxy_begin(px, rt);
+    }
+    put_headers(e, rt, px);
 
     put(e, PYHOST_K_SERVER_SOFTWARE, ap_get_server_banner());
     put(e, PYHOST_K_SERVER_NAME, ap_get_server_name_for_url(r));
@@ -226,4 +235,9 @@ void pyhost_environ_each(const pyhost_route *rt, pyhost_env_fn fn, void *ctx)
     }
     put(e, PYHOST_K_CONNECTION_ID, c->log_id);
     put_num(e, PYHOST_K_REQUEST_START, r->request_time);
+    put(e, PYHOST_K_ORIG_SCRIPT_NAME, rt->script_name);
+    put(e, PYHOST_K_ORIG_PATH_INFO, r->path_info ? r->path_info : "");
+    if (px) {
+        pyhost_proxy_apply(px, fn, ctx);
+    }
 }

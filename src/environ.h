@@ -55,7 +55,10 @@
     X(LISTENER_PORT, "mod_wsgi.listener_port", STR)                                                \
     X(REQUEST_ID, "mod_wsgi.request_id", STR)                                                      \
     X(CONNECTION_ID, "mod_wsgi.connection_id", STR)                                                \
-    X(REQUEST_START, "mod_wsgi.request_start", TIME)
+    X(REQUEST_START, "mod_wsgi.request_start", TIME)                                               \
+    X(ORIG_SCRIPT_NAME, "mod_wsgi.script_name", STR)                                               \
+    X(ORIG_PATH_INFO, "mod_wsgi.path_info", STR)                                                   \
+    X(MOUNT_POINT, "mod_wsgi.mount_point", STR)
 
 #define PYHOST_ENV_ID(id, name, type) PYHOST_K_##id,
 typedef enum { PYHOST_ENV_KEYS(PYHOST_ENV_ID) PYHOST_K_COUNT } pyhost_key_id;

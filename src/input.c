@@ -59,12 +59,16 @@ static int usable(InputObject *self)
 static Py_ssize_t io_read(InputObject *self, char *dst, apr_size_t len)
 {
     apr_status_t rv;
+    apr_time_t start = apr_time_now();
     if (self->eof || !len) {
         return 0;
     }
     Py_BEGIN_ALLOW_THREADS
     rv = self->io->ops->read(self->io, dst, &len);
     Py_END_ALLOW_THREADS
+    self->io->in_reads++;
+    self->io->in_bytes += (apr_off_t)len;
+    self->io->in_time += apr_time_now() - start;
     if (rv != APR_SUCCESS) {
         self->error = rv;
         usable(self);

@@ -9,6 +9,7 @@
 #include "interp.h"
 
 #include "log.h"
+#include "events.h"
 #include "pymodule.h"
 #include "script.h"
 
@@ -153,13 +154,26 @@ static int set_stream(pyhost_modstate *st, const char *name, int restricted)
     return rv;
 }
 
+static int set_switch_interval(double seconds)
+{
+    PyObject *sys = PyImport_ImportModule("sys"), *r;
+    if (!sys) {
+        return -1;
+    }
+    r = PyObject_CallMethod(sys, "setswitchinterval", "d", seconds);
+    Py_DECREF(sys);
+    Py_XDECREF(r);
+    return r ? 0 : -1;
+}
+
 /* The set-up of an interpreter, with its thread state attached. */
-static int setup_interp(pyhost_interp *interp)
+static int setup_interp(pyhost_interp *interp, const pyhost_interp_settings *set)
 {
     const pyhost_logctx lc = {NULL, pyhost_proc.server, NULL};
     const char *python_path =
         pyhost_proc.group ? pyhost_proc.group->python_path : pyhost_g.python_path;
     const char *home = pyhost_proc.group ? pyhost_proc.group->home : NULL;
+    int i;
 
     interp->module = PyImport_ImportModule("mod_wsgi");
     if (!interp->module) {
@@ -168,17 +182,25 @@ static int setup_interp(pyhost_interp *interp)
     }
     interp->st = PyModule_GetState(interp->module);
     if (pyhost_pymodule_describe(interp->module, interp->name) < 0 ||
-        set_stream(interp->st, "stdout", pyhost_g.restrict_stdout) < 0 ||
+        set_stream(interp->st, "stdout", set->restrict_stdout) < 0 ||
         set_stream(interp->st, "stderr", 0) < 0 ||
-        (pyhost_g.restrict_stdin && set_stream(interp->st, "stdin", 1) < 0) ||
+        (set->restrict_stdin && set_stream(interp->st, "stdin", 1) < 0) ||
         ((python_path || home) && setup_sys_path(python_path, home) < 0) ||
-        (pyhost_g.restrict_signal && !(pyhost_proc.group && pyhost_proc.group->threads == 0) &&
-         pyhost_pymodule_restrict_signal(interp->module) < 0)) {
-        pyhost_log_exception(
-            &lc, apr_psprintf(interp->pool, "cannot set up Python interpreter '%s'", interp->name));
-        return -1;
+        (set->restrict_signal && !(pyhost_proc.group && pyhost_proc.group->threads == 0) &&
+         pyhost_pymodule_restrict_signal(interp->module) < 0) ||
+        (set->switch_interval > 0 && set_switch_interval(set->switch_interval) < 0)) {
+        goto fail;
+    }
+    for (i = 0; i < set->python_paths->nelts; i++) {
+        if (setup_sys_path(APR_ARRAY_IDX(set->python_paths, i, const char *), NULL) < 0) {
+            goto fail;
+        }
     }
     return 0;
+fail:
+    pyhost_log_exception(
+        &lc, apr_psprintf(interp->pool, "cannot set up Python interpreter '%s'", interp->name));
+    return -1;
 }
 
 static pyhost_interp *new_interp_record(const char *name, pyhost_gil_mode mode)
@@ -234,7 +256,7 @@ int pyhost_python_init(apr_pool_t *p, server_rec *s)
     const char *eggs = pyhost_proc.group && pyhost_proc.group->python_eggs
                            ? pyhost_proc.group->python_eggs
                            : pyhost_g.python_eggs;
-    pyhost_gil_mode main_mode;
+    pyhost_interp_settings main_set;
     int i;
 
     pyhost_log_server = s;
@@ -248,7 +270,8 @@ int pyhost_python_init(apr_pool_t *p, server_rec *s)
         setenv("PYTHON_EGG_CACHE", eggs, 1);
     }
 
-    if (PyImport_AppendInittab("mod_wsgi", pyhost_pymodule_init) < 0) {
+    if (PyImport_AppendInittab("mod_wsgi", pyhost_pymodule_init) < 0 ||
+        PyImport_AppendInittab("apache", pyhost_apache_module_init) < 0) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "cannot register the mod_wsgi module");
         return -1;
     }
@@ -261,9 +284,9 @@ int pyhost_python_init(apr_pool_t *p, server_rec *s)
         config.use_hash_seed = 1;
         config.hash_seed = (unsigned long)pyhost_g.python_hash_seed;
     }
-    pyhost_interp_options_for(pyhost_proc.process_group, "", &main_mode);
+    pyhost_interp_settings_for(pyhost_proc.process_group, "", &main_set, p);
 #ifdef Py_GIL_DISABLED
-    config.enable_gil = main_mode == PYHOST_GIL_FREE ? 0 : 1;
+    config.enable_gil = main_set.mode == PYHOST_GIL_FREE ? 0 : 1;
 #endif
     if (config_status(PyConfig_SetBytesString(&config, &config.program_name, "python3"), &config, s,
                       "program name") < 0 ||
@@ -286,12 +309,12 @@ int pyhost_python_init(apr_pool_t *p, server_rec *s)
     PyConfig_Clear(&config);
 
     ts = PyThreadState_Get();
-    main_interp = new_interp_record("", main_mode);
+    main_interp = new_interp_record("", main_set.mode);
     main_interp->istate = PyThreadState_GetInterpreter(ts);
     APR_ARRAY_PUSH(interp_list, pyhost_interp *) = main_interp;
     apr_hash_set(interp_table, main_interp->name, APR_HASH_KEY_STRING, main_interp);
     remember_tstate(main_interp->index, ts);
-    if (setup_interp(main_interp) < 0) {
+    if (setup_interp(main_interp, &main_set) < 0) {
         PyEval_SaveThread();
         return -1;
     }
@@ -350,7 +373,7 @@ pyhost_interp *pyhost_interp_get(const char *name)
 {
     pyhost_interp *interp = lookup(name), *main_interp;
     PyThreadState *ts;
-    pyhost_gil_mode mode;
+    pyhost_interp_settings set;
 
     if (interp || !python_ready) {
         return interp;
@@ -361,17 +384,16 @@ pyhost_interp *pyhost_interp_get(const char *name)
         apr_thread_mutex_unlock(create_lock);
         return interp;
     }
-    pyhost_interp_options_for(pyhost_proc.process_group, name, &mode);
-    if (mode == PYHOST_GIL_FREE) {
-        mode = PYHOST_GIL_SHARED; /* a sub interpreter of a free-threaded process: no GIL */
-    }
     apr_thread_mutex_lock(table_lock);
     main_interp = APR_ARRAY_IDX(interp_list, 0, pyhost_interp *);
-    interp = new_interp_record(name, mode);
+    interp = new_interp_record(name, PYHOST_GIL_SHARED);
     apr_thread_mutex_unlock(table_lock);
+    pyhost_interp_settings_for(pyhost_proc.process_group, name, &set, interp->pool);
+    /* a sub interpreter of a free-threaded process has no GIL to share or own */
+    interp->mode = set.mode == PYHOST_GIL_FREE ? PYHOST_GIL_SHARED : set.mode;
 
     pyhost_interp_enter(main_interp);
-    ts = create_sub(mode, pyhost_proc.server, name);
+    ts = create_sub(interp->mode, pyhost_proc.server, name);
     if (!ts) {
         PyEval_SaveThread();
         apr_thread_mutex_unlock(create_lock);
@@ -379,10 +401,14 @@ pyhost_interp *pyhost_interp_get(const char *name)
     }
     interp->istate = PyThreadState_GetInterpreter(ts);
     remember_tstate(interp->index, ts);
-    if (setup_interp(interp) < 0) {
+    if (setup_interp(interp, &set) < 0) {
         PyEval_SaveThread();
         apr_thread_mutex_unlock(create_lock);
         return NULL;
+    }
+    if (interp->mode == PYHOST_GIL_OWN) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, pyhost_proc.server,
+                     "Python interpreter '%s' created with its own GIL", name);
     }
     PyEval_SaveThread();
 
@@ -432,6 +458,20 @@ static void forget_tstate(PyThreadState *ts)
         if (tls_states[i] == ts) {
             tls_states[i] = NULL;
         }
+    }
+}
+
+void pyhost_interp_signal(int signum)
+{
+    int i, n;
+    apr_thread_mutex_lock(table_lock);
+    n = interp_list->nelts;
+    apr_thread_mutex_unlock(table_lock);
+    for (i = 0; i < n; i++) {
+        pyhost_interp *interp = APR_ARRAY_IDX(interp_list, i, pyhost_interp *);
+        PyThreadState *ts = pyhost_interp_enter(interp);
+        pyhost_events_signal(interp->st, signum);
+        pyhost_interp_leave(ts);
     }
 }
 
@@ -485,7 +525,7 @@ static void end_shared_sub(pyhost_interp *interp, PyThreadState *ts_main,
         remember_tstate(interp->index, ts);
     }
     PyThreadState_Swap(ts);
-    pyhost_pymodule_shutdown(interp->st, shutdown_reason);
+    pyhost_events_process_stopping(interp->st, shutdown_reason);
     if (pyhost_g.destroy_interpreter) {
         drop_other_tstates(interp, ts);
         Py_EndInterpreter(ts);
@@ -499,7 +539,7 @@ static void end_shared_sub(pyhost_interp *interp, PyThreadState *ts_main,
 static void stop_own_gil_sub(pyhost_interp *interp, const char *shutdown_reason)
 {
     PyThreadState *ts = pyhost_interp_enter(interp);
-    pyhost_pymodule_shutdown(interp->st, shutdown_reason);
+    pyhost_events_process_stopping(interp->st, shutdown_reason);
     pyhost_interp_leave(ts);
 }
 
@@ -526,7 +566,7 @@ void pyhost_python_fini(const char *shutdown_reason)
             end_shared_sub(interp, ts_main, shutdown_reason);
         }
     }
-    pyhost_pymodule_shutdown(main_interp->st, shutdown_reason);
+    pyhost_events_process_stopping(main_interp->st, shutdown_reason);
     if (pyhost_g.destroy_interpreter) {
         drop_other_tstates(main_interp, ts_main);
         forget_tstate(ts_main);

@@ -35,6 +35,10 @@ typedef struct {
     int threads_per_process;
     int maximum_processes;
     server_rec *server;
+    /* Apache's own, for the apache module: the same in daemons */
+    const char *mpm_name;
+    int apache_threads;
+    int apache_processes;
 } pyhost_process;
 
 extern pyhost_process pyhost_proc;
@@ -58,6 +62,9 @@ void pyhost_import_scripts(const char *process_group);
 /* threads=0 daemons: runs the group's imported scripts in this thread (Python's main thread),
  * with SIGTERM, SIGINT and SIGHUP raising SystemExit in them. Returns when they end. */
 void pyhost_run_service(const char *process_group);
+
+/* Tells each interpreter's subscribe_signals callbacks about signum. */
+void pyhost_interp_signal(int signum);
 
 /* Runs shutdown callbacks (with the reason the process stops) and, with
  * WSGIDestroyInterpreter On, finalises Python. */

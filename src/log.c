@@ -85,6 +85,15 @@ PyObject *pyhost_take_exception(void)
 #endif
 }
 
+void pyhost_restore_exception(PyObject *exc)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    PyErr_SetRaisedException(exc);
+#else
+    PyErr_Restore(Py_NewRef((PyObject *)Py_TYPE(exc)), exc, PyException_GetTraceback(exc));
+#endif
+}
+
 void pyhost_log_exception(const pyhost_logctx *lc, const char *headline)
 {
     PyObject *exc = pyhost_take_exception(), *tbmod = NULL, *lines = NULL, *desc = NULL;

@@ -35,6 +35,9 @@ void pyhost_log_exception(const pyhost_logctx *lc, const char *headline);
 /* The exception that is set, normalised, as a new reference (NULL if none); clears it. */
 PyObject *pyhost_take_exception(void);
 
+/* Sets exc (a reference it takes) as the exception being raised again. */
+void pyhost_restore_exception(PyObject *exc);
+
 /* A new Log object of the given type: bound to a request (lc != NULL) or following the
  * thread's current request (lc == NULL). */
 PyObject *pyhost_log_new(PyTypeObject *type, const pyhost_logctx *lc, int level);

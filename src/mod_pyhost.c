@@ -59,6 +59,9 @@ static void describe_embedded(void)
         used = max_daemons;
     }
     pyhost_proc.maximum_processes = used > 0 ? used : 1;
+    pyhost_proc.apache_threads = pyhost_proc.threads_per_process;
+    pyhost_proc.apache_processes = pyhost_proc.maximum_processes;
+    pyhost_proc.mpm_name = ap_show_mpm();
 }
 
 static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
@@ -70,6 +73,7 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }
+    pyhost_interp_options_check(s);
     ap_add_version_component(pconf, "mod_pyhost/" PYHOST_VERSION);
     ap_add_version_component(
         pconf, apr_psprintf(pconf, "Python/%d.%d", PY_MAJOR_VERSION, PY_MINOR_VERSION));
@@ -87,7 +91,7 @@ static int check_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, 
 static apr_status_t child_exit(void *data)
 {
     (void)data;
-    pyhost_python_fini("child_exit");
+    pyhost_python_fini("shutdown_signal");
     return APR_SUCCESS;
 }
 

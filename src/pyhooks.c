@@ -56,7 +56,7 @@ static int hook_begin(hook *h, request_rec *r, const pyhost_script *sc, const ch
     h->rt.callable = "";
     h->rt.process_group = "";
     h->rt.script_name = pyhost_script_name(r);
-    h->rt.pass_authorization = pyhost_flag(d->pass_authorization, 0);
+    h->rt.pass_authorization = 0; /* never the credentials themselves */
     h->rt.application_group = sc->application_group
                                   ? pyhost_expand_group(r, sc->application_group, h->rt.script_name)
                                   : dflt;
@@ -146,12 +146,12 @@ static int check_access(request_rec *r)
     const char *host;
     PyObject *more, *result;
     hook h;
-    int rv = HTTP_INTERNAL_SERVER_ERROR, missing = 0;
+    int rv = HTTP_FORBIDDEN, missing = 0;
     if (!d->access_script) {
         return DECLINED;
     }
     if (hook_begin(&h, r, d->access_script, "") < 0) {
-        return HTTP_INTERNAL_SERVER_ERROR;
+        return HTTP_FORBIDDEN; /* an access script that cannot run denies */
     }
     host = ap_get_useragent_host(r, REMOTE_HOST, NULL);
     more = Py_BuildValue("(s)", host ? host : r->useragent_ip);
@@ -168,7 +168,7 @@ static int check_access(request_rec *r)
         rv = DECLINED;
     }
     else if (result) {
-        bad_result(&h, "allow_access", result, "True, False or None");
+        bad_result(&h, "allow_access", result, "True, False or None; access denied");
     }
     else if (missing) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s has no allow_access()",
@@ -215,8 +215,17 @@ static authn_status check_password(request_rec *r, const char *user, const char 
     else if (result == Py_None) {
         st = AUTH_USER_NOT_FOUND;
     }
+    else if (result && PyUnicode_Check(result) && PyUnicode_GET_LENGTH(result)) {
+        /* granted, as the user the script names */
+        const char *name = PyUnicode_AsUTF8(result);
+        if (name) {
+            r->user = apr_pstrdup(r->pool, name);
+            st = AUTH_GRANTED;
+        }
+        PyErr_Clear();
+    }
     else if (result) {
-        bad_result(&h, "check_password", result, "True, False or None");
+        bad_result(&h, "check_password", result, "True, False, None or a user name");
     }
     else if (missing) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s has no check_password()", sc->path);
@@ -382,7 +391,7 @@ int pyhost_dispatch(pyhost_route *rt, const char **process_group, const char **a
     hook h;
     int rv;
     if (hook_begin(&h, rt->r, sc, rt->application_group) < 0) {
-        return -1;
+        return 0; /* logged; the configuration's own names stand */
     }
     rv = dispatch_one(&h, "process_group", process_group) < 0 ||
                  dispatch_one(&h, "application_group", application_group) < 0 ||

@@ -2,12 +2,14 @@
  *
  * Owns the module definition (multi-phase init, one instance and one state per interpreter,
  * declared safe for own-GIL interpreters and for running without the GIL), its attributes
- * (version, process_group, application_group, maximum_processes, threads_per_process),
- * subscribe_shutdown(), the FileWrapper type, the signal.signal() restriction, and the
- * per-interpreter objects the adapter needs on every request. */
+ * (version, process_group, application_group, maximum_processes, threads_per_process), the
+ * FileWrapper type, the signal.signal() restriction, the per-interpreter objects the adapter
+ * needs on every request, and the `apache` module. Events and logging are in events.c. */
 #include "pymodule.h"
 
+#include "events.h"
 #include "input.h"
+#include "metrics.h"
 #include "interp.h"
 #include "log.h"
 #include "wsgi.h"
@@ -112,18 +114,6 @@ static PyType_Spec fw_spec = {"mod_wsgi.FileWrapper", sizeof(pyhost_file_wrapper
 
 /* ---- module functions -------------------------------------------------------------------- */
 
-static PyObject *subscribe_shutdown(PyObject *module, PyObject *callback)
-{
-    if (!PyCallable_Check(callback)) {
-        PyErr_SetString(PyExc_TypeError, "subscribe_shutdown() needs a callable");
-        return NULL;
-    }
-    if (PyList_Append(state_of(module)->shutdown_callbacks, callback) < 0) {
-        return NULL;
-    }
-    Py_RETURN_NONE;
-}
-
 /* signal.signal() under WSGIRestrictSignal: the registration is logged and ignored, and the
  * handler in place is returned as if it had been replaced. */
 static PyObject *signal_ignored(PyObject *module, PyObject *args)
@@ -151,11 +141,8 @@ static PyObject *signal_ignored(PyObject *module, PyObject *args)
     return prev;
 }
 
-static PyMethodDef module_functions[] = {
-    {"subscribe_shutdown", subscribe_shutdown, METH_O,
-     "subscribe_shutdown(callback): call callback(event, **kwargs) when the process stops"},
-    {"_signal_ignored", signal_ignored, METH_VARARGS, NULL},
-    {NULL}};
+static PyMethodDef module_functions[] = {{"_signal_ignored", signal_ignored, METH_VARARGS, NULL},
+                                         {NULL}};
 
 int pyhost_pymodule_restrict_signal(PyObject *module)
 {
@@ -206,6 +193,9 @@ static int module_exec(PyObject *module)
     st->mod_wsgi_version = version_tuple(PYHOST_API_MAJOR, PYHOST_API_MINOR, PYHOST_API_MICRO);
     st->apache_version = version_tuple(av.major, av.minor, av.patch);
     st->shutdown_callbacks = PyList_New(0);
+    st->event_callbacks = PyList_New(0);
+    st->signal_callbacks = PyList_New(0);
+    st->active_requests = PyDict_New();
     st->request_timeout =
         PyErr_NewExceptionWithDoc("mod_wsgi.RequestTimeout",
                                   "Raised in a request's thread when it runs past the "
@@ -213,12 +203,18 @@ static int module_exec(PyObject *module)
                                   PyExc_BaseException, NULL);
     if (!st->request_timeout || !st->adapter_type || !st->input_type || !st->log_type ||
         !st->file_wrapper_type || !st->wsgi_version || !st->mod_wsgi_version ||
-        !st->apache_version || !st->shutdown_callbacks) {
+        !st->apache_version || !st->shutdown_callbacks || !st->event_callbacks ||
+        !st->signal_callbacks || !st->active_requests) {
         return -1;
     }
     if (PyModule_AddObjectRef(module, "FileWrapper", (PyObject *)st->file_wrapper_type) < 0 ||
         PyModule_AddObjectRef(module, "version", st->mod_wsgi_version) < 0 ||
         PyModule_AddObjectRef(module, "shutdown_callbacks", st->shutdown_callbacks) < 0 ||
+        PyModule_AddObjectRef(module, "event_callbacks", st->event_callbacks) < 0 ||
+        PyModule_AddObjectRef(module, "signal_callbacks", st->signal_callbacks) < 0 ||
+        PyModule_AddObjectRef(module, "active_requests", st->active_requests) < 0 ||
+        PyModule_AddFunctions(module, pyhost_event_functions) < 0 ||
+        PyModule_AddFunctions(module, pyhost_metrics_functions) < 0 ||
         PyModule_AddObjectRef(module, "RequestTimeout", st->request_timeout) < 0) {
         return -1;
     }
@@ -235,30 +231,6 @@ int pyhost_pymodule_describe(PyObject *module, const char *application_group)
         return -1;
     }
     return 0;
-}
-
-void pyhost_pymodule_shutdown(pyhost_modstate *st, const char *reason)
-{
-    Py_ssize_t i;
-    PyObject *callbacks;
-    if (!st || !st->shutdown_callbacks) {
-        return;
-    }
-    callbacks = PyList_GetSlice(st->shutdown_callbacks, 0, PY_SSIZE_T_MAX);
-    for (i = 0; callbacks && i < PyList_GET_SIZE(callbacks); i++) {
-        PyObject *kw = Py_BuildValue("{s:s}", "shutdown_reason", reason), *r = NULL;
-        PyObject *args = Py_BuildValue("(s)", "process_stopping");
-        if (kw && args) {
-            r = PyObject_Call(PyList_GET_ITEM(callbacks, i), args, kw);
-        }
-        if (!r) {
-            pyhost_log_exception(NULL, "exception in a mod_wsgi shutdown callback");
-        }
-        Py_XDECREF(r);
-        Py_XDECREF(args);
-        Py_XDECREF(kw);
-    }
-    Py_XDECREF(callbacks);
 }
 
 static int module_traverse(PyObject *module, visitproc visit, void *arg)
@@ -280,6 +252,10 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     Py_VISIT(st->mod_wsgi_version);
     Py_VISIT(st->apache_version);
     Py_VISIT(st->shutdown_callbacks);
+    Py_VISIT(st->event_callbacks);
+    Py_VISIT(st->signal_callbacks);
+    Py_VISIT(st->active_requests);
+    Py_VISIT(st->log_handler);
     Py_VISIT(st->request_timeout);
     return 0;
 }
@@ -303,6 +279,10 @@ static int module_clear(PyObject *module)
     Py_CLEAR(st->mod_wsgi_version);
     Py_CLEAR(st->apache_version);
     Py_CLEAR(st->shutdown_callbacks);
+    Py_CLEAR(st->event_callbacks);
+    Py_CLEAR(st->signal_callbacks);
+    Py_CLEAR(st->active_requests);
+    Py_CLEAR(st->log_handler);
     Py_CLEAR(st->request_timeout);
     return 0;
 }
@@ -335,4 +315,49 @@ static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT,
 PyObject *pyhost_pymodule_init(void)
 {
     return PyModuleDef_Init(&module_def);
+}
+
+/* ---- the apache module ------------------------------------------------------------------- */
+
+static int apache_exec(PyObject *module)
+{
+    ap_version_t av;
+    PyObject *version;
+    int rv;
+    ap_get_server_revision(&av);
+    version = version_tuple(av.major, av.minor, av.patch);
+    rv = version ? PyModule_AddObjectRef(module, "version", version) : -1;
+    Py_XDECREF(version);
+    if (rv < 0 || PyModule_AddStringConstant(module, "mpm_name", pyhost_proc.mpm_name) < 0 ||
+        PyModule_AddIntConstant(module, "maximum_processes", pyhost_proc.apache_processes) < 0 ||
+        PyModule_AddIntConstant(module, "threads_per_process", pyhost_proc.apache_threads) < 0 ||
+        PyModule_AddStringConstant(module, "description", ap_get_server_description()) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+static PyModuleDef_Slot apache_slots[] = {
+    {Py_mod_exec, apache_exec},
+#if PY_VERSION_HEX >= 0x030C0000
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+#if PY_VERSION_HEX >= 0x030D0000
+    {Py_mod_gil, Py_MOD_GIL_NOT_USED},
+#endif
+    {0, NULL}};
+
+static struct PyModuleDef apache_def = {PyModuleDef_HEAD_INIT,
+                                        "apache",
+                                        "The Apache server hosting this interpreter.",
+                                        0,
+                                        NULL,
+                                        apache_slots,
+                                        NULL,
+                                        NULL,
+                                        NULL};
+
+PyObject *pyhost_apache_module_init(void)
+{
+    return PyModuleDef_Init(&apache_def);
 }

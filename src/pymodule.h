@@ -26,6 +26,7 @@
     X(QUEUE_START, "mod_wsgi.queue_start")                                                         \
     X(DAEMON_START, "mod_wsgi.daemon_start")                                                       \
     X(APPLICATION_START, "mod_wsgi.application_start")                                             \
+    X(APACHE_REQUEST_REC, "apache.request_rec")                                                    \
     X(CLOSE, "close")                                                                              \
     X(READ, "read")                                                                                \
     X(FILENO, "fileno")                                                                            \
@@ -49,11 +50,16 @@ typedef struct pyhost_modstate {
     PyObject *apache_version;     /* tuple */
     PyObject *url_scheme_http;    /* "http" */
     PyObject *shutdown_callbacks; /* list */
+    PyObject *event_callbacks;    /* list */
+    PyObject *signal_callbacks;   /* list */
+    PyObject *active_requests;    /* dict: request id -> request_started event */
+    PyObject *log_handler;        /* the LogHandler class, once asked for */
     PyObject *request_timeout;    /* mod_wsgi.RequestTimeout */
 } pyhost_modstate;
 
-/* The mod_wsgi module definition, for PyImport_AppendInittab. */
+/* The mod_wsgi and apache module definitions, for PyImport_AppendInittab. */
 PyObject *pyhost_pymodule_init(void);
+PyObject *pyhost_apache_module_init(void);
 
 /* The FileWrapper object layout, for the adapter's file fast path. */
 typedef struct {
@@ -61,10 +67,6 @@ typedef struct {
     PyObject *filelike;
     Py_ssize_t blksize;
 } pyhost_file_wrapper;
-
-/* Runs the shutdown callbacks of the interpreter whose module state is st (attached):
- * callback("process_stopping", shutdown_reason=reason). */
-void pyhost_pymodule_shutdown(pyhost_modstate *st, const char *reason);
 
 /* Sets the attributes that describe the process and interpreter. */
 int pyhost_pymodule_describe(PyObject *module, const char *application_group);

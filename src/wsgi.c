@@ -7,7 +7,9 @@
  * a 500 with one log line before output, an aborted response after it. */
 #include "wsgi.h"
 
+#include "events.h"
 #include "input.h"
+#include "metrics.h"
 #include "pymodule.h"
 #include "script.h"
 
@@ -132,7 +134,10 @@ static PyObject *make_environ(pyhost_wsgi_call *call, pyhost_modstate *st, PyObj
         set_name(d, st, PYHOST_N_QUEUE_START, PyFloat_FromDouble(call->queue_start)) < 0 ||
         set_name(d, st, PYHOST_N_DAEMON_START, PyFloat_FromDouble(call->daemon_start)) < 0 ||
         set_name(d, st, PYHOST_N_APPLICATION_START,
-                 PyFloat_FromDouble((double)apr_time_now() / 1e6)) < 0) {
+                 PyFloat_FromDouble((double)call->app_start / 1e6)) < 0 ||
+        (call->apache_request &&
+         set_name(d, st, PYHOST_N_APACHE_REQUEST_REC,
+                  PyCapsule_New(call->apache_request, "apache.request_rec", NULL)) < 0)) {
         if (!PyErr_Occurred()) {
             PyErr_SetString(PyExc_RuntimeError, "cannot build the WSGI environ");
         }
@@ -146,6 +151,7 @@ PyObject *pyhost_wsgi_environ(pyhost_wsgi_call *call, PyObject **input, PyObject
 {
     pyhost_modstate *st = call->interp->st;
     PyObject *env = NULL;
+    call->app_start = apr_time_now();
     *input = pyhost_input_new(st->input_type, call->io);
     *errors = *input ? pyhost_log_new(st->log_type, &call->log, APLOG_ERR) : NULL;
     if (*errors) {
@@ -366,10 +372,22 @@ out:
 
 /* ---- output ------------------------------------------------------------------------------ */
 
+/* Writes with the thread detached, counting for the request_finished event. */
+static apr_status_t timed_write(pyhost_wsgi_call *call, const char *data, apr_size_t len, int flags)
+{
+    apr_time_t start = apr_time_now();
+    apr_status_t rv;
+    Py_BEGIN_ALLOW_THREADS
+    rv = call->io->ops->write(call->io, data, len, flags);
+    Py_END_ALLOW_THREADS
+    call->out_writes++;
+    call->out_time += apr_time_now() - start;
+    return rv;
+}
+
 /* Result of sending: 0 sent, -1 error (exception set), 1 the client has gone. */
 static int send_block(AdapterObject *self, PyObject *item, int flags)
 {
-    pyhost_io *io = self->call->io;
     const char *data;
     apr_off_t len;
     apr_status_t rv;
@@ -395,9 +413,7 @@ static int send_block(AdapterObject *self, PyObject *item, int flags)
     if (!len && !(flags & PYHOST_OUT_LAST)) {
         return 0;
     }
-    Py_BEGIN_ALLOW_THREADS
-    rv = io->ops->write(io, data, (apr_size_t)len, flags);
-    Py_END_ALLOW_THREADS
+    rv = timed_write(self->call, data, (apr_size_t)len, flags);
     if (rv != APR_SUCCESS) {
         self->client_gone = 1;
         return 1;
@@ -438,9 +454,7 @@ static int finish(AdapterObject *self)
         Py_END_ALLOW_THREADS
         return 0;
     }
-    Py_BEGIN_ALLOW_THREADS
-    rv = io->ops->write(io, NULL, 0, PYHOST_OUT_LAST);
-    Py_END_ALLOW_THREADS
+    rv = timed_write(self->call, NULL, 0, PYHOST_OUT_LAST);
     return rv == APR_SUCCESS ? 0 : 1;
 }
 
@@ -598,6 +612,9 @@ static PyObject *adapter_start_response(AdapterObject *self, PyObject *args, PyO
     Py_XSETREF(self->status, Py_NewRef(status));
     Py_XSETREF(self->headers, Py_NewRef(headers));
     self->status_code = code;
+    if (pyhost_events_on(self->st)) {
+        pyhost_event_response_started(self->call, status, headers, exc_info);
+    }
     return PyCFunction_New(&write_def, (PyObject *)self);
 }
 
@@ -684,6 +701,19 @@ static int close_result(pyhost_wsgi_call *call, pyhost_modstate *st, PyObject *r
     return 0;
 }
 
+/* Logs the application's exception, after telling request_exception subscribers. */
+static void app_exception(pyhost_wsgi_call *call, const char *headline)
+{
+    if (pyhost_events_on(call->interp->st)) {
+        PyObject *exc = pyhost_take_exception();
+        if (exc) {
+            pyhost_event_request_exception(call, exc);
+            pyhost_restore_exception(exc);
+        }
+    }
+    pyhost_log_exception(&call->log, headline);
+}
+
 /* mod_wsgi.RequestTimeout, raised in the thread by the daemon's watch, means 504. */
 static int timed_out(pyhost_wsgi_call *call, pyhost_modstate *st)
 {
@@ -723,13 +753,20 @@ static int run_application(pyhost_wsgi_call *call, PyObject *app, pyhost_modstat
     if (!env) {
         goto out;
     }
+    if (pyhost_events_on(st)) {
+        app = pyhost_event_request_started(call, env, app);
+    }
+    else {
+        Py_INCREF(app);
+    }
     result = PyObject_CallFunctionObjArgs(app, env, (PyObject *)a, NULL);
+    Py_DECREF(app);
     if (!result) {
         if (timed_out(call, st)) {
             rv = HTTP_GATEWAY_TIME_OUT;
         }
         else {
-            pyhost_log_exception(&call->log, headline);
+            app_exception(call, headline);
         }
     }
     else {
@@ -738,7 +775,7 @@ static int run_application(pyhost_wsgi_call *call, PyObject *app, pyhost_modstat
             rv = HTTP_GATEWAY_TIME_OUT;
         }
         else if (c == -1) {
-            pyhost_log_exception(&call->log, headline);
+            app_exception(call, headline);
         }
         else if (c == -2) {
             log_misbehaviour(call);
@@ -756,6 +793,9 @@ static int run_application(pyhost_wsgi_call *call, PyObject *app, pyhost_modstat
         call->io->ops->abort(call->io);
         Py_END_ALLOW_THREADS
         rv = OK;
+    }
+    if (pyhost_events_on(st)) {
+        pyhost_event_request_finished(call);
     }
 out:
     a->call = NULL;
@@ -777,10 +817,13 @@ int pyhost_wsgi_run(pyhost_wsgi_call *call)
 {
     PyThreadState *ts = pyhost_interp_enter(call->interp);
     const pyhost_logctx *prev = pyhost_current_log;
+    pyhost_wsgi_call *prev_call = pyhost_current_call;
     PyObject *module, *app;
     int rv = HTTP_INTERNAL_SERVER_ERROR;
 
     pyhost_current_log = &call->log;
+    pyhost_current_call = call;
+    pyhost_metrics_request_begin();
     module =
         pyhost_script_module(call->interp, call->script, call->mtime, call->reload, &call->log);
     if (module) {
@@ -798,6 +841,10 @@ int pyhost_wsgi_run(pyhost_wsgi_call *call)
         }
         Py_DECREF(module);
     }
+    pyhost_metrics_request_end(call, call->request_start);
+    Py_CLEAR(call->request_data);
+    Py_CLEAR(call->request_id);
+    pyhost_current_call = prev_call;
     pyhost_current_log = prev;
     pyhost_interp_leave(ts);
     return rv;

@@ -42,6 +42,10 @@ typedef struct {
 struct pyhost_io {
     const pyhost_io_ops *ops;
     int head_request; /* HEAD: a body shorter than Content-Length is no error */
+    /* what wsgi.input did, for the request_finished event */
+    int in_reads;
+    apr_off_t in_bytes;
+    apr_interval_time_t in_time;
 };
 
 /* Passes each (key, value) pair of the request's environ to fn (see environ.h). */
@@ -58,10 +62,19 @@ typedef struct {
     pyhost_io *io;
     pyhost_logctx log;
     double queue_start, daemon_start; /* seconds since the epoch; 0 in embedded mode */
+    apr_time_t request_start;         /* when Apache received the request */
     int thread_id;
+    request_rec *apache_request; /* WSGIPassApacheRequest On in embedded mode, else NULL */
     /* results */
     int status;     /* status sent to the client, 0 if none */
     apr_off_t sent; /* body bytes sent */
+    int out_writes;
+    apr_interval_time_t out_time;
+    /* for events (events.c) */
+    apr_time_t app_start;
+    PyObject *request_id;   /* environ's mod_wsgi.request_id, once events run */
+    PyObject *request_data; /* mod_wsgi.request_data(), made when first asked for */
+    double cpu_user, cpu_system;
 } pyhost_wsgi_call;
 
 /* Runs one request; call it without a thread state attached. Returns OK when a response was

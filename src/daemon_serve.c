@@ -635,7 +635,9 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
     memset(&call, 0, sizeof(call));
     call.script = cstr(p, ri.handler_script.n ? &ri.handler_script : &ri.script);
     call.callable = cstr(p, &ri.callable);
-    interp = pyhost_interp_get(cstr(p, &ri.app_group));
+    /* with a pool, each thread always uses the same member: threads/N per interpreter */
+    interp = pyhost_interp_pooled(cstr(p, &ri.app_group), (w->index - 1) % sv.g->interpreters,
+                                  sv.g->interpreters);
     if (!interp) {
         refuse(&d, 500, 0, "cannot create the Python interpreter");
         drain(&d);

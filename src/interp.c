@@ -87,8 +87,11 @@ static void remember_tstate(int index, PyThreadState *ts)
     apr_thread_mutex_unlock(table_lock);
 }
 
+_Thread_local pyhost_interp *pyhost_current_interp;
+
 PyThreadState *pyhost_interp_enter(pyhost_interp *interp)
 {
+    pyhost_current_interp = interp;
     PyThreadState *ts = interp->index < tls_count ? tls_states[interp->index] : NULL;
     if (!ts) {
         ts = PyThreadState_New(interp->istate);
@@ -102,6 +105,43 @@ void pyhost_interp_leave(PyThreadState *ts)
 {
     (void)ts;
     PyEval_SaveThread();
+}
+
+/* ---- extension modules that cannot live in a sub interpreter ------------------------------- */
+
+void pyhost_explain_import_error(const pyhost_logctx *lc, PyObject *exc)
+{
+    pyhost_interp *interp = pyhost_current_interp;
+    PyObject *msg, *name;
+    const char *m, *mod;
+    if (!interp || !PyErr_GivenExceptionMatches(exc, PyExc_ImportError)) {
+        return;
+    }
+    msg = PyObject_Str(exc);
+    m = msg ? PyUnicode_AsUTF8(msg) : NULL;
+    if (m && (strstr(m, "subinterpreter") || strstr(m, "per-interpreter GIL"))) {
+        name = PyObject_GetAttrString(exc, "name");
+        mod = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+        if (interp->mode == PYHOST_GIL_OWN) {
+            pyhost_log_fmt(lc, APLOG_ERR,
+                           "extension module %s cannot be loaded in Python interpreter '%s', "
+                           "which has its own GIL: it does not support that (PEP 684); run "
+                           "this application with WSGIApplicationGroup %%{GLOBAL}, or turn the "
+                           "own GIL off for it (WSGIPerInterpreterGIL Off in "
+                           "<WSGIInterpreterOptions application-group=%s>)",
+                           mod ? mod : "?", interp->name, interp->group);
+        }
+        else {
+            pyhost_log_fmt(lc, APLOG_ERR,
+                           "extension module %s cannot be loaded in Python sub interpreter "
+                           "'%s': run this application in the main interpreter with "
+                           "WSGIApplicationGroup %%{GLOBAL}",
+                           mod ? mod : "?", interp->name);
+        }
+        Py_XDECREF(name);
+    }
+    PyErr_Clear();
+    Py_XDECREF(msg);
 }
 
 /* ---- per-interpreter set-up -------------------------------------------------------------- */
@@ -181,7 +221,7 @@ static int setup_interp(pyhost_interp *interp, const pyhost_interp_settings *set
         return -1;
     }
     interp->st = PyModule_GetState(interp->module);
-    if (pyhost_pymodule_describe(interp->module, interp->name) < 0 ||
+    if (pyhost_pymodule_describe(interp->module, interp->group) < 0 ||
         set_stream(interp->st, "stdout", set->restrict_stdout) < 0 ||
         set_stream(interp->st, "stderr", 0) < 0 ||
         (set->restrict_stdin && set_stream(interp->st, "stdin", 1) < 0) ||
@@ -211,6 +251,7 @@ static pyhost_interp *new_interp_record(const char *name, pyhost_gil_mode mode)
     interp = apr_pcalloc(p, sizeof(*interp));
     interp->pool = p;
     interp->name = apr_pstrdup(p, name);
+    interp->group = interp->name;
     interp->mode = mode;
     interp->index = next_index++;
     interp->scripts = apr_hash_make(p);
@@ -369,7 +410,9 @@ static pyhost_interp *lookup(const char *name)
 /* Creation runs under create_lock with the main interpreter attached. No thread waits for
  * create_lock or table_lock while it has a thread state attached, so no GIL is ever held by
  * a thread waiting for them. */
-pyhost_interp *pyhost_interp_get(const char *name)
+/* Finds or creates interpreter name, which serves application group group (they differ for
+ * the members of a pool); own_gil asks for an own GIL whatever the settings say. */
+static pyhost_interp *get(const char *name, const char *group, int own_gil)
 {
     pyhost_interp *interp = lookup(name), *main_interp;
     PyThreadState *ts;
@@ -388,7 +431,11 @@ pyhost_interp *pyhost_interp_get(const char *name)
     main_interp = APR_ARRAY_IDX(interp_list, 0, pyhost_interp *);
     interp = new_interp_record(name, PYHOST_GIL_SHARED);
     apr_thread_mutex_unlock(table_lock);
-    pyhost_interp_settings_for(pyhost_proc.process_group, name, &set, interp->pool);
+    pyhost_interp_settings_for(pyhost_proc.process_group, group, &set, interp->pool);
+    interp->group = apr_pstrdup(interp->pool, group);
+    if (own_gil && set.mode == PYHOST_GIL_SHARED && PY_VERSION_HEX >= 0x030C0000) {
+        set.mode = PYHOST_GIL_OWN;
+    }
     /* a sub interpreter of a free-threaded process has no GIL to share or own */
     interp->mode = set.mode == PYHOST_GIL_FREE ? PYHOST_GIL_SHARED : set.mode;
 
@@ -418,6 +465,24 @@ pyhost_interp *pyhost_interp_get(const char *name)
     apr_thread_mutex_unlock(table_lock);
     apr_thread_mutex_unlock(create_lock);
     return interp;
+}
+
+pyhost_interp *pyhost_interp_get(const char *name)
+{
+    return get(name, name, 0);
+}
+
+pyhost_interp *pyhost_interp_pooled(const char *group, int member, int size)
+{
+    char name[512];
+    if (size <= 1) {
+        return get(group, group, 0);
+    }
+    if (!member) {
+        return get(group, group, *group != '\0');
+    }
+    apr_snprintf(name, sizeof(name), "%s#%d", group, member);
+    return get(name, group, 1);
 }
 
 /* ---- preloading and shutdown ------------------------------------------------------------- */

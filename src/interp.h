@@ -10,12 +10,14 @@
 #include <Python.h>
 
 #include "config.h"
+#include "log.h"
 
 struct pyhost_modstate;
 
 typedef struct pyhost_interp {
-    const char *name; /* application group; "" is the main interpreter */
-    int index;        /* slot in each thread's table of thread states */
+    const char *name;  /* unique in the process; "" is the main interpreter */
+    const char *group; /* the application group it serves (its name, but in a pool) */
+    int index;         /* slot in each thread's table of thread states */
     pyhost_gil_mode mode;
     PyInterpreterState *istate;
     PyObject *module; /* this interpreter's mod_wsgi module */
@@ -51,6 +53,13 @@ int pyhost_python_ready(void);
  * attached. NULL (and a log line) when it cannot be created. */
 pyhost_interp *pyhost_interp_get(const char *name);
 
+/* An interpreter pool (WSGIDaemonProcess interpreters=N): member m of N of the interpreters
+ * serving application group group, each but the main interpreter with its own GIL. */
+pyhost_interp *pyhost_interp_pooled(const char *group, int member, int size);
+
+/* The interpreter this thread entered last (for messages about it). */
+extern _Thread_local pyhost_interp *pyhost_current_interp;
+
 /* Attaches this thread to interp and returns the thread state to pass to leave. */
 PyThreadState *pyhost_interp_enter(pyhost_interp *interp);
 void pyhost_interp_leave(PyThreadState *ts);
@@ -65,6 +74,10 @@ void pyhost_run_service(const char *process_group);
 
 /* Tells each interpreter's subscribe_signals callbacks about signum. */
 void pyhost_interp_signal(int signum);
+
+/* An ImportError of an extension that cannot be loaded in this sub interpreter: one log line
+ * naming the module, the interpreter and the fix. */
+void pyhost_explain_import_error(const pyhost_logctx *lc, PyObject *exc);
 
 /* Runs shutdown callbacks (with the reason the process stops) and, with
  * WSGIDestroyInterpreter On, finalises Python. */

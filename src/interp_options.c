@@ -305,6 +305,16 @@ void pyhost_interp_options_check(server_rec *s)
         }
     }
 #if PY_VERSION_HEX < 0x030C0000
+    for (i = 0; i < pyhost_g.groups->nelts; i++) {
+        const pyhost_group *g = APR_ARRAY_IDX(pyhost_g.groups, i, const pyhost_group *);
+        if (g->interpreters > 1) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
+                         "WSGIDaemonProcess %s: interpreters=%d needs Python 3.12 or later for "
+                         "interpreters with their own GIL; this module is built for Python %s: "
+                         "the %d interpreters share one GIL",
+                         g->name, g->interpreters, PY_VERSION, g->interpreters);
+        }
+    }
     if (gil) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, s,
                      "WSGIPerInterpreterGIL On needs Python 3.12 or later; this module is built "

@@ -6,6 +6,8 @@
  * partial line held until its newline, a flush or the end of the request. */
 #include "log.h"
 
+#include "interp.h"
+
 #include "apr_strings.h"
 
 #include <pthread.h>
@@ -113,6 +115,7 @@ void pyhost_log_exception(const pyhost_logctx *lc, const char *headline)
         PyErr_Clear();
         pyhost_log_line(lc, APLOG_ERR, headline);
     }
+    pyhost_explain_import_error(lc, exc);
     tbmod = PyImport_ImportModule("traceback");
     if (tbmod) {
         lines = PyObject_CallMethod(tbmod, "format_exception", "O", exc);

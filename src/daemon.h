@@ -52,6 +52,9 @@ enum { PYHOST_RECYCLE_GRACEFUL = 1, PYHOST_RECYCLE_DRAIN = 2, PYHOST_RECYCLE_STO
  * strongest request wins. */
 void pyhost_daemon_recycle(int how, const char *code, const char *reason);
 
+/* Called by the serving side when no request is in progress: a graceful recycle happens now. */
+void pyhost_daemon_idle(void);
+
 /* How process pid of the scoreboard ended ("killed by signal 9 (SIGKILL...)"), waiting up to
  * wait for Apache's parent to have seen it; NULL if it is not known to have ended. */
 const char *pyhost_daemon_death(apr_pool_t *p, pid_t pid, apr_interval_time_t wait);

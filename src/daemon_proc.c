@@ -198,7 +198,7 @@ void pyhost_daemon_recycle(int how, const char *code, const char *reason)
     pthread_mutex_lock(&pending.mu);
     stronger = how > pending.how;
     if (stronger) {
-        pending.how = how;
+        __atomic_store_n(&pending.how, how, __ATOMIC_SEQ_CST);
         apr_cpystrn(pending.code, code, sizeof(pending.code));
         apr_cpystrn(pending.why, reason, sizeof(pending.why));
     }
@@ -208,6 +208,15 @@ void pyhost_daemon_recycle(int how, const char *code, const char *reason)
         pyhost_serve_stop();
     }
     if (stronger && !pthread_equal(pthread_self(), main_thread)) {
+        pthread_kill(main_thread, SIG_WAKE);
+    }
+}
+
+void pyhost_daemon_idle(void)
+{
+    if (__atomic_load_n(&pending.how, __ATOMIC_SEQ_CST) == PYHOST_RECYCLE_GRACEFUL) {
+        /* the moment a graceful recycle waits for: take no more requests */
+        pyhost_serve_stop();
         pthread_kill(main_thread, SIG_WAKE);
     }
 }

@@ -778,7 +778,9 @@ static void *worker_main(void *arg)
         else {
             conn_idle(c);
         }
-        __atomic_sub_fetch(&sv.busy, 1, __ATOMIC_SEQ_CST);
+        if (!__atomic_sub_fetch(&sv.busy, 1, __ATOMIC_SEQ_CST)) {
+            pyhost_daemon_idle();
+        }
         apr_pool_clear(p);
     }
     apr_pool_destroy(p);

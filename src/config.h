@@ -156,6 +156,7 @@ typedef struct pyhost_group {
     int slot_base; /* first of its process slots in the shared scoreboard */
     const char *socket_path;
     int listen_fd;
+    const char *unavailable; /* why the group could not be started, or NULL */
 } pyhost_group;
 
 /* <WSGIInterpreterOptions> block and the GIL-mode directives in it. */
@@ -231,6 +232,8 @@ const char *pyhost_parse_on_off(cmd_parms *cmd, const char *word, const char *va
 typedef struct {
     pyhost_gil_mode mode;
     double switch_interval; /* 0: leave Python's */
+    /* an application group's switch interval left unset: its interpreter shares the GIL */
+    double switch_interval_ignored;
     int restrict_stdin, restrict_stdout, restrict_signal;
     apr_array_header_t *python_paths; /* container layers, least specific first */
 } pyhost_interp_settings;

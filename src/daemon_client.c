@@ -669,6 +669,11 @@ int pyhost_daemon_hop(pyhost_route *rt)
                       "daemon group '%s' is not running in this server", g->name);
         return HTTP_SERVICE_UNAVAILABLE;
     }
+    if (g->unavailable) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "daemon group '%s' was not started: %s", g->name,
+                      g->unavailable);
+        return HTTP_SERVICE_UNAVAILABLE;
+    }
     if (!script_owner_ok(r, rt)) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                       "%s: refused by script-user/script-group of daemon group '%s' (owner, "

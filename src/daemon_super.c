@@ -130,10 +130,10 @@ static int make_socket(apr_pool_t *pconf, server_rec *s, pyhost_group *g, unsign
                                       (long)ap_unixd_config.user_id, g->index);
     }
     if (strlen(g->socket_path) >= sizeof(addr.sun_path)) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
-                     "WSGIDaemonProcess %s: socket path '%s' is longer than %d bytes; use a "
-                     "shorter WSGISocketPrefix",
-                     g->name, g->socket_path, (int)sizeof(addr.sun_path) - 1);
+        g->unavailable = apr_psprintf(pconf,
+                                      "its socket path '%s' is longer than %d bytes; use a "
+                                      "shorter WSGISocketPrefix",
+                                      g->socket_path, (int)sizeof(addr.sun_path) - 1);
         return -1;
     }
     memset(&addr, 0, sizeof(addr));
@@ -146,10 +146,11 @@ static int make_socket(apr_pool_t *pconf, server_rec *s, pyhost_group *g, unsign
         chown(g->socket_path, g->socket_uid_given ? g->socket_uid : ap_unixd_config.user_id,
               (gid_t)-1) < 0 ||
         chmod(g->socket_path, 0600) < 0) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,
-                     "WSGIDaemonProcess %s: cannot create its socket '%s' (does the directory "
-                     "of WSGISocketPrefix exist and is it reachable by the Apache user?)",
-                     g->name, g->socket_path);
+        g->unavailable = apr_psprintf(pconf,
+                                      "its socket '%s' cannot be created: %s (does the "
+                                      "directory of WSGISocketPrefix exist, and can Apache's "
+                                      "user reach it?)",
+                                      g->socket_path, strerror(errno));
         if (fd >= 0) {
             close(fd);
         }
@@ -369,8 +370,13 @@ int pyhost_daemons_start(apr_pool_t *pconf, server_rec *s)
     for (i = 0; i < pyhost_g.groups->nelts; i++) {
         pyhost_group *g = APR_ARRAY_IDX(pyhost_g.groups, i, pyhost_group *);
         fill_defaults(g, s);
+        g->unavailable = NULL;
         if (make_socket(pconf, s, g, *generation) < 0) {
-            return HTTP_INTERNAL_SERVER_ERROR;
+            /* as in mod_wsgi, Apache serves on: this group's requests get 503 */
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s,
+                         "WSGIDaemonProcess %s is not started: %s; its requests are answered "
+                         "with 503",
+                         g->name, g->unavailable);
         }
     }
 
@@ -385,7 +391,7 @@ int pyhost_daemons_start(apr_pool_t *pconf, server_rec *s)
     for (i = 0; i < pyhost_g.groups->nelts; i++) {
         pyhost_group *g = APR_ARRAY_IDX(pyhost_g.groups, i, pyhost_group *);
         int n;
-        for (n = 0; n < g->processes; n++) {
+        for (n = 0; !g->unavailable && n < g->processes; n++) {
             daemon_rec *d = apr_pcalloc(pconf, sizeof(*d));
             d->group = g;
             d->process = n;

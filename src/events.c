@@ -79,6 +79,17 @@ static PyObject *request_event(pyhost_wsgi_call *call)
     return d;
 }
 
+/* The Apache child's pid from environ's mod_wsgi.server_pid (a daemon's own pid differs). */
+static long apache_pid(PyObject *value)
+{
+    const char *text = value && PyUnicode_Check(value) ? PyUnicode_AsUTF8(value) : NULL;
+    if (!text) {
+        PyErr_Clear();
+        return (long)getpid();
+    }
+    return strtol(text, NULL, 10);
+}
+
 static double seconds(apr_time_t t)
 {
     return (double)t / APR_USEC_PER_SEC;
@@ -98,13 +109,14 @@ PyObject *pyhost_event_request_started(pyhost_wsgi_call *call, PyObject *environ
     struct rusage ru;
     call->request_id = PyDict_GetItem(environ, st->keys[PYHOST_K_REQUEST_ID]);
     Py_XINCREF(call->request_id);
+    call->server_pid = apache_pid(PyDict_GetItem(environ, st->keys[PYHOST_K_SERVER_PID]));
     if (!getrusage(RUSAGE_THREAD, &ru)) {
         call->cpu_user = cpu(&ru.ru_utime);
         call->cpu_system = cpu(&ru.ru_stime);
     }
     event = request_event(call);
     if (!event || put(event, "thread_id", PyLong_FromLong(call->thread_id)) < 0 ||
-        put(event, "server_pid", PyLong_FromLong((long)getpid())) < 0 ||
+        put(event, "server_pid", PyLong_FromLong(call->server_pid)) < 0 ||
         put(event, "request_start",
             Py_XNewRef(PyDict_GetItem(environ, st->keys[PYHOST_K_REQUEST_START]))) < 0 ||
         put(event, "queue_start", PyFloat_FromDouble(call->queue_start)) < 0 ||
@@ -167,7 +179,7 @@ void pyhost_event_request_finished(pyhost_wsgi_call *call)
     struct rusage ru;
     int have_cpu = !getrusage(RUSAGE_THREAD, &ru);
     if (!event || put(event, "thread_id", PyLong_FromLong(call->thread_id)) < 0 ||
-        put(event, "server_pid", PyLong_FromLong((long)getpid())) < 0 ||
+        put(event, "server_pid", PyLong_FromLong(call->server_pid)) < 0 ||
         put(event, "status", PyLong_FromLong(call->status)) < 0 ||
         put(event, "input_reads", PyLong_FromLong(call->io->in_reads)) < 0 ||
         put(event, "input_length", PyLong_FromLongLong(call->io->in_bytes)) < 0 ||

@@ -18,6 +18,7 @@
 #include "apr_thread_mutex.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -107,43 +108,6 @@ void pyhost_interp_leave(PyThreadState *ts)
     PyEval_SaveThread();
 }
 
-/* ---- extension modules that cannot live in a sub interpreter ------------------------------- */
-
-void pyhost_explain_import_error(const pyhost_logctx *lc, PyObject *exc)
-{
-    pyhost_interp *interp = pyhost_current_interp;
-    PyObject *msg, *name;
-    const char *m, *mod;
-    if (!interp || !PyErr_GivenExceptionMatches(exc, PyExc_ImportError)) {
-        return;
-    }
-    msg = PyObject_Str(exc);
-    m = msg ? PyUnicode_AsUTF8(msg) : NULL;
-    if (m && (strstr(m, "subinterpreter") || strstr(m, "per-interpreter GIL"))) {
-        name = PyObject_GetAttrString(exc, "name");
-        mod = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
-        if (interp->mode == PYHOST_GIL_OWN) {
-            pyhost_log_fmt(lc, APLOG_ERR,
-                           "extension module %s cannot be loaded in Python interpreter '%s', "
-                           "which has its own GIL: it does not support that (PEP 684); run "
-                           "this application with WSGIApplicationGroup %%{GLOBAL}, or turn the "
-                           "own GIL off for it (WSGIPerInterpreterGIL Off in "
-                           "<WSGIInterpreterOptions application-group=%s>)",
-                           mod ? mod : "?", interp->name, interp->group);
-        }
-        else {
-            pyhost_log_fmt(lc, APLOG_ERR,
-                           "extension module %s cannot be loaded in Python sub interpreter "
-                           "'%s': run this application in the main interpreter with "
-                           "WSGIApplicationGroup %%{GLOBAL}",
-                           mod ? mod : "?", interp->name);
-        }
-        Py_XDECREF(name);
-    }
-    PyErr_Clear();
-    Py_XDECREF(msg);
-}
-
 /* ---- per-interpreter set-up -------------------------------------------------------------- */
 
 /* Adds each directory with site.addsitedir() (so .pth files work) and moves what was added to
@@ -229,6 +193,17 @@ static int setup_interp(pyhost_interp *interp, const pyhost_interp_settings *set
         (set->restrict_signal && !(pyhost_proc.group && pyhost_proc.group->threads == 0) &&
          pyhost_pymodule_restrict_signal(interp->module) < 0) ||
         (set->switch_interval > 0 && set_switch_interval(set->switch_interval) < 0)) {
+        goto fail;
+    }
+    if (set->switch_interval_ignored > 0) {
+        char seconds[32]; /* APR's %g drops the leading zero */
+        snprintf(seconds, sizeof(seconds), "%g", set->switch_interval_ignored);
+        pyhost_log_fmt(&lc, APLOG_WARNING,
+                       "WSGISwitchInterval %s for application group '%s' is not applied: its "
+                       "interpreter shares the GIL, whose switch interval is the process's",
+                       seconds, interp->group);
+    }
+    if (interp->mode == PYHOST_GIL_OWN && pyhost_preflight_install(interp->module) < 0) {
         goto fail;
     }
     for (i = 0; i < set->python_paths->nelts; i++) {

@@ -78,6 +78,8 @@ void pyhost_interp_signal(int signum);
 /* An ImportError of an extension that cannot be loaded in this sub interpreter: one log line
  * naming the module, the interpreter and the fix. */
 void pyhost_explain_import_error(const pyhost_logctx *lc, PyObject *exc);
+/* In an interpreter with its own GIL: refuse extensions that do not support one (preflight.c). */
+int pyhost_preflight_install(PyObject *module);
 
 /* Runs shutdown callbacks (with the reason the process stops) and, with
  * WSGIDestroyInterpreter On, finalises Python. */

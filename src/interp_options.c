@@ -246,7 +246,7 @@ int pyhost_free_threading(const char *process_group)
 void pyhost_interp_settings_for(const char *pg, const char *ag, pyhost_interp_settings *s,
                                 apr_pool_t *p)
 {
-    int i, best = -1;
+    int i, best = -1, by_group = 0;
     s->restrict_stdin = scalar(pg, ag, APR_OFFSETOF(pyhost_interp_options, restrict_stdin),
                                pyhost_g.restrict_stdin);
     s->restrict_stdout = scalar(pg, ag, APR_OFFSETOF(pyhost_interp_options, restrict_stdout),
@@ -255,11 +255,13 @@ void pyhost_interp_settings_for(const char *pg, const char *ag, pyhost_interp_se
                                 pyhost_g.restrict_signal);
     /* the top level's switch interval is embedded mode's; a daemon group has its option */
     s->switch_interval = *pg ? group_switch_interval(pg) : 0;
+    s->switch_interval_ignored = 0;
     for (i = 0; i < pyhost_g.interp_options->nelts; i++) {
         const pyhost_interp_options *o =
             APR_ARRAY_IDX(pyhost_g.interp_options, i, pyhost_interp_options *);
         if (o->switch_interval > 0 && (i || !*pg) && selects(o, pg, ag) && specificity(o) >= best) {
             best = specificity(o);
+            by_group = o->application_group != NULL;
             s->switch_interval = o->switch_interval;
         }
     }
@@ -282,6 +284,11 @@ void pyhost_interp_settings_for(const char *pg, const char *ag, pyhost_interp_se
     }
     else {
         s->mode = PYHOST_GIL_SHARED;
+    }
+    if (by_group && s->mode != PYHOST_GIL_OWN) {
+        /* a shared GIL's switch interval is every interpreter's: one group cannot have its own */
+        s->switch_interval_ignored = s->switch_interval;
+        s->switch_interval = 0;
     }
 }
 

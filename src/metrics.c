@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -32,7 +33,9 @@ static struct {
     counters total;
     counters mark; /* total at the last request_metrics() */
     int active;
-} m = {PTHREAD_MUTEX_INITIALIZER, 0, 0, {0}, {0}, 0};
+    apr_uint64_t *thread_requests; /* by thread id, 1 .. threads */
+    int threads;
+} m = {PTHREAD_MUTEX_INITIALIZER, 0, 0, {0}, {0}, 0, NULL, 0};
 
 void pyhost_metrics_request_begin(void)
 {
@@ -49,6 +52,9 @@ void pyhost_metrics_request_end(const pyhost_wsgi_call *call, apr_time_t request
     now = apr_time_now();
     pthread_mutex_lock(&m.mu);
     m.total.requests++;
+    if (call->thread_id > 0 && call->thread_id <= m.threads) {
+        m.thread_requests[call->thread_id - 1]++;
+    }
     m.total.busy += now - call->app_start;
     m.total.status[call->status >= 100 && call->status < 600 ? call->status / 100 : 0]++;
     if (request_start) {
@@ -106,9 +112,36 @@ static PyObject *start_recording(PyObject *module, PyObject *unused)
         cpu_now(&m.total.cpu_user, &m.total.cpu_system);
         m.total.when = m.start;
         m.mark = m.total;
+        m.threads = pyhost_proc.threads_per_process > 0 ? pyhost_proc.threads_per_process : 1;
+        m.thread_requests = calloc((size_t)m.threads, sizeof(*m.thread_requests));
+        if (!m.thread_requests) {
+            m.threads = 0;
+        }
     }
     pthread_mutex_unlock(&m.mu);
     Py_RETURN_NONE;
+}
+
+/* [{'thread_id': n, 'request_count': k}, ...] for the threads that have served requests */
+static PyObject *thread_list(void)
+{
+    PyObject *list = PyList_New(0), *item;
+    int i;
+    for (i = 0; list && i < m.threads; i++) {
+        apr_uint64_t n = __atomic_load_n(&m.thread_requests[i], __ATOMIC_RELAXED);
+        if (!n) {
+            continue;
+        }
+        item =
+            Py_BuildValue("{s:i,s:K}", "thread_id", i + 1, "request_count", (unsigned long long)n);
+        if (!item || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            Py_CLEAR(list);
+            break;
+        }
+        Py_DECREF(item);
+    }
+    return list;
 }
 
 static PyObject *process_metrics(PyObject *module, PyObject *unused)
@@ -127,14 +160,14 @@ static PyObject *process_metrics(PyObject *module, PyObject *unused)
     pthread_mutex_unlock(&m.mu);
     cpu_now(&user, &system);
     memory(&rss, &max_rss);
-    return Py_BuildValue("{s:i,s:d,s:d,s:L,s:K,s:d,s:i,s:i,s:d,s:d,s:d,s:L,s:L}", "pid",
+    return Py_BuildValue("{s:i,s:d,s:d,s:L,s:K,s:d,s:i,s:i,s:d,s:d,s:d,s:L,s:L,s:N}", "pid",
                          (int)getpid(), "restart_time", secs(m.start), "current_time", secs(now),
                          "running_time", (long long)apr_time_sec(now - m.start), "request_count",
                          (unsigned long long)t.requests, "request_busy_time", secs(t.busy),
                          "request_threads", pyhost_proc.threads_per_process, "active_requests",
                          __atomic_load_n(&m.active, __ATOMIC_RELAXED), "cpu_user_time", user,
                          "cpu_system_time", system, "cpu_time", user + system, "memory_rss", rss,
-                         "memory_max_rss", max_rss);
+                         "memory_max_rss", max_rss, "threads", thread_list());
 }
 
 static PyObject *request_metrics(PyObject *module, PyObject *unused)
@@ -164,15 +197,17 @@ static PyObject *request_metrics(PyObject *module, PyObject *unused)
         period = 1e-6;
     }
 #define MEAN(f) (n ? secs(now_c.f - was.f) / n : 0.0)
+/* queue and daemon time are None in embedded mode, where there is no daemon hop */
+#define HOP_MEAN(f) (pyhost_proc.group ? PyFloat_FromDouble(MEAN(f)) : Py_NewRef(Py_None))
     return Py_BuildValue(
-        "{s:i,s:d,s:d,s:d,s:K,s:d,s:d,s:d,s:d,s:d,s:d,s:K,s:K,s:K,s:K,s:K,s:d,s:d,s:d,s:L,s:L}",
+        "{s:i,s:d,s:d,s:d,s:K,s:d,s:d,s:d,s:N,s:N,s:d,s:K,s:K,s:K,s:K,s:K,s:d,s:d,s:d,s:L,s:L}",
         "pid", (int)getpid(), "start_time", secs(was.when), "stop_time", secs(now), "sample_period",
         period, "request_count", (unsigned long long)(n), "request_throughput", n / period,
         "capacity_utilization",
         secs(now_c.busy - was.busy) /
             (period * (pyhost_proc.threads_per_process ? pyhost_proc.threads_per_process : 1)),
-        "server_time", MEAN(server_time), "queue_time", MEAN(queue_time), "daemon_time",
-        MEAN(daemon_time), "application_time", MEAN(busy), "status_1xx",
+        "server_time", MEAN(server_time), "queue_time", HOP_MEAN(queue_time), "daemon_time",
+        HOP_MEAN(daemon_time), "application_time", MEAN(busy), "status_1xx",
         (unsigned long long)(now_c.status[1] - was.status[1]), "status_2xx",
         (unsigned long long)(now_c.status[2] - was.status[2]), "status_3xx",
         (unsigned long long)(now_c.status[3] - was.status[3]), "status_4xx",
@@ -182,12 +217,13 @@ static PyObject *request_metrics(PyObject *module, PyObject *unused)
         (system - was.cpu_system) / period, "cpu_utilization",
         (user + system - was.cpu_user - was.cpu_system) / period, "memory_rss", rss,
         "memory_max_rss", max_rss);
+#undef HOP_MEAN
 #undef MEAN
 }
 
 static PyObject *worker_dict(const worker_score *w)
 {
-    char status[2] = {"_SRWKDCLGI."[w->status < 11 ? w->status : 10], 0};
+    char status[2] = {".S_RWKLDCGI"[w->status < 11 ? w->status : 0], 0};
     return Py_BuildValue("{s:i,s:i,s:s,s:k,s:L,s:d,s:d,s:d,s:s,s:s,s:s}", "thread_num",
                          w->thread_num, "generation", (int)w->generation, "status", status,
                          "access_count", w->access_count, "bytes_served",

@@ -73,6 +73,7 @@ typedef struct {
     /* for events (events.c) */
     apr_time_t app_start;
     PyObject *request_id;   /* environ's mod_wsgi.request_id, once events run */
+    long server_pid;        /* the Apache child's pid (environ's mod_wsgi.server_pid) */
     PyObject *request_data; /* mod_wsgi.request_data(), made when first asked for */
     double cpu_user, cpu_system;
 } pyhost_wsgi_call;

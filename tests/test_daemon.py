@@ -1009,3 +1009,26 @@ def application(environ, start_response):
 """})
     assert a.get("/q").body == b"/tmp|quoted group|"
     assert "(wsgi: spaced name)" in [a.cmdline(p) for p in a.session_pids()]
+
+
+def test_unusable_socket_prefix_keeps_apache_up_and_the_group_answers_503(apache):
+    """As in mod_wsgi: a group whose socket cannot be made is not started; Apache serves on."""
+    a = apache("""
+        WSGISocketPrefix @ROOT@/missing-dir/wsgi
+        WSGIDaemonProcess lost threads=1 display-name=%{GROUP}
+        WSGIScriptAlias /lost @ROOT@/app.wsgi process-group=lost
+        WSGIScriptAlias /here @ROOT@/app.wsgi
+    """, files={"app.wsgi": """
+def application(environ, start_response):
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [environ['mod_wsgi.process_group'].encode() or b'embedded']
+"""})
+    here = a.get("/here")
+    assert (here.status, here.body) == (200, b"embedded")
+    assert a.get("/lost").status == 503
+    assert a.wait_log(r"\[wsgi:crit\].* WSGIDaemonProcess lost is not started: its socket "
+                      r"'\S+/missing-dir/wsgi\.\S+\.sock' cannot be created: No such file or "
+                      r"directory \(does the directory of WSGISocketPrefix exist"), a.new_log()
+    assert a.wait_log(r"\[wsgi:error\].* daemon group 'lost' was not started: its socket "), \
+        a.new_log()
+    assert not [p for p in a.session_pids() if "wsgi:lost" in a.cmdline(p)]

@@ -4,6 +4,10 @@
 #   make install        install the module with apxs, the Debian layout files and the launcher
 #   make test           install what the suite needs, build, run the whole suite
 #   make run            serve examples/hello.wsgi on 127.0.0.1:8000 until Ctrl-C
+#   make test-trixie    the suite with Debian 13's Python 3.13 in a debootstrap chroot (root)
+#   make test-sid       the same with Debian unstable's Python 3.14
+#   make bench          throughput against static files and mod_wsgi 4.9.4 (bench/bench.py)
+#   make bench-gil      shared GIL against the own-GIL pool (Python 3.12+; see bench-gil-trixie)
 PYTHON ?= /usr/bin/python3
 APXS ?= apxs
 PYTEST_ARGS ?=
@@ -28,7 +32,8 @@ BUILD := build/obj
 SRC := $(sort $(wildcard src/*.c))
 OBJ := $(patsubst src/%.c,$(BUILD)/%.o,$(SRC))
 
-.PHONY: all install test run clean format check-format deps bench
+.PHONY: all install test run clean format check-format deps bench bench-gil bench-gil-trixie \
+    test-trixie test-sid test-matrix
 
 all: mod_pyhost.so
 
@@ -64,6 +69,27 @@ deps:
 test: deps
 	$(MAKE) all PYTHON=$(PYTHON)
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
+
+# The Python version matrix: the same suite in Debian chroots (tools/chroot-test).
+test-trixie:
+	tools/chroot-test trixie PYTEST_ARGS='$(PYTEST_ARGS)'
+
+test-sid:
+	tools/chroot-test sid PYTEST_ARGS='$(PYTEST_ARGS)'
+
+test-matrix: test-trixie test-sid
+
+BENCH_DEBS := wrk libapache2-mod-wsgi-py3
+bench: deps all
+	@for p in $(BENCH_DEBS); do dpkg -s $$p >/dev/null 2>&1 || \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p; done
+	$(PYTHON) bench/bench.py $(BENCH_ARGS)
+
+bench-gil: all
+	$(PYTHON) bench/gil_pool.py $(BENCH_ARGS)
+
+bench-gil-trixie:
+	PYHOST_TARGET=bench-gil tools/chroot-test trixie BENCH_ARGS='$(BENCH_ARGS)'
 
 RUN_AS := $(if $(filter 0,$(shell id -u)),--user www-data --group www-data)
 

@@ -635,9 +635,10 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
     memset(&call, 0, sizeof(call));
     call.script = cstr(p, ri.handler_script.n ? &ri.handler_script : &ri.script);
     call.callable = cstr(p, &ri.callable);
-    /* with a pool, each thread always uses the same member: threads/N per interpreter */
-    interp = pyhost_interp_pooled(cstr(p, &ri.app_group), (w->index - 1) % sv.g->interpreters,
-                                  sv.g->interpreters);
+    /* with a pool, the least busy member runs the request */
+    interp = sv.g->interpreters > 1
+                 ? pyhost_interp_pick(cstr(p, &ri.app_group), sv.g->interpreters, w->index - 1)
+                 : pyhost_interp_get(cstr(p, &ri.app_group));
     if (!interp) {
         refuse(&d, 500, 0, "cannot create the Python interpreter");
         drain(&d);
@@ -650,6 +651,9 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
                               apr_psprintf(p, "script %s changed", call.script));
         refuse(&d, 503, 1, "the script changed; the daemon process restarts");
         drain(&d);
+        if (sv.g->interpreters > 1) {
+            pyhost_interp_done(interp);
+        }
         return d.broken ? -1 : 0;
     }
     call.interp = interp;
@@ -670,6 +674,9 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
     pthread_mutex_unlock(&w->wlock);
 
     rv = run(w, &d, &call);
+    if (sv.g->interpreters > 1) {
+        pyhost_interp_done(interp);
+    }
     if (rv != OK && !d.broken) {
         refuse(&d, rv, 0, "the application failed before its response; see the daemon's log");
     }

@@ -450,38 +450,77 @@ pyhost_interp *pyhost_interp_get(const char *name)
 pyhost_interp *pyhost_interp_pooled(const char *group, int member, int size)
 {
     char name[512];
-    if (size <= 1) {
-        return get(group, group, 0);
+    if (size <= 1 || !*group) {
+        return get(group, group, 0); /* the main interpreter (%{GLOBAL}) is never pooled */
     }
     if (!member) {
-        return get(group, group, *group != '\0');
+        return get(group, group, 1);
     }
     apr_snprintf(name, sizeof(name), "%s#%d", group, member);
     return get(name, group, 1);
+}
+
+static pthread_mutex_t pool_lock = PTHREAD_MUTEX_INITIALIZER;
+
+pyhost_interp *pyhost_interp_pick(const char *group, int size, int hint)
+{
+    pyhost_interp *members[64], *best = NULL;
+    int i;
+    if (size > 64) {
+        size = 64;
+    }
+    if (!*group) {
+        size = 1; /* the main interpreter (%{GLOBAL}) is never pooled */
+    }
+    for (i = 0; i < size; i++) {
+        members[i] = pyhost_interp_pooled(group, i, size);
+        if (!members[i]) {
+            return NULL;
+        }
+    }
+    pthread_mutex_lock(&pool_lock);
+    for (i = 0; i < size; i++) {
+        pyhost_interp *m = members[(hint + i) % size];
+        if (!best || m->busy < best->busy) {
+            best = m;
+        }
+    }
+    best->busy++;
+    pthread_mutex_unlock(&pool_lock);
+    return best;
+}
+
+void pyhost_interp_done(pyhost_interp *interp)
+{
+    pthread_mutex_lock(&pool_lock);
+    interp->busy--;
+    pthread_mutex_unlock(&pool_lock);
 }
 
 /* ---- preloading and shutdown ------------------------------------------------------------- */
 
 void pyhost_import_scripts(const char *process_group)
 {
-    int i;
+    /* in a daemon group with a pool, every member of the pool loads the script */
+    int i, m, size = pyhost_proc.group ? pyhost_proc.group->interpreters : 1;
     for (i = 0; i < pyhost_g.import_scripts->nelts; i++) {
         const pyhost_script *sc = &APR_ARRAY_IDX(pyhost_g.import_scripts, i, pyhost_script);
         const pyhost_logctx lc = {NULL, pyhost_proc.server, NULL};
-        pyhost_interp *interp;
-        PyThreadState *ts;
-        PyObject *module;
         if (strcmp(sc->process_group, process_group)) {
             continue;
         }
-        interp = pyhost_interp_get(sc->application_group);
-        if (!interp) {
-            continue;
+        for (m = 0; m < (size > 1 && *sc->application_group ? size : 1); m++) {
+            pyhost_interp *interp = pyhost_interp_pooled(sc->application_group, m, size);
+            PyThreadState *ts;
+            PyObject *module;
+            if (!interp) {
+                break;
+            }
+            ts = pyhost_interp_enter(interp);
+            module = pyhost_script_module(interp, sc->path, 0, 0, &lc);
+            Py_XDECREF(module);
+            pyhost_interp_leave(ts);
         }
-        ts = pyhost_interp_enter(interp);
-        module = pyhost_script_module(interp, sc->path, 0, 0, &lc);
-        Py_XDECREF(module);
-        pyhost_interp_leave(ts);
     }
 }
 

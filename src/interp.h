@@ -25,6 +25,7 @@ typedef struct pyhost_interp {
     PyThread_type_lock scripts_lock; /* guards scripts */
     apr_hash_t *scripts;             /* path -> pyhost_loaded (script.c) */
     apr_pool_t *pool;
+    int busy; /* requests running in it, for a pool's choice (pool_lock) */
 } pyhost_interp;
 
 /* What this process is, for the environ and the mod_wsgi module. */
@@ -56,6 +57,10 @@ pyhost_interp *pyhost_interp_get(const char *name);
 /* An interpreter pool (WSGIDaemonProcess interpreters=N): member m of N of the interpreters
  * serving application group group, each but the main interpreter with its own GIL. */
 pyhost_interp *pyhost_interp_pooled(const char *group, int member, int size);
+/* The least busy member of group's pool of size interpreters, from member hint % size on;
+ * counted busy until pyhost_interp_done(). NULL if a member cannot be created. */
+pyhost_interp *pyhost_interp_pick(const char *group, int size, int hint);
+void pyhost_interp_done(pyhost_interp *interp);
 
 /* The interpreter this thread entered last (for messages about it). */
 extern _Thread_local pyhost_interp *pyhost_current_interp;

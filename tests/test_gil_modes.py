@@ -333,6 +333,21 @@ def test_interpreter_pool_serves_one_app_from_n_interpreters(apache):
 
 
 @pytest.mark.skipif(not OWN_GIL, reason="needs Python 3.12+")
+def test_interpreter_pool_is_loaded_at_start_and_global_is_never_pooled(apache):
+    a = apache("""
+        WSGIDaemonProcess pool threads=4 interpreters=3
+        WSGIScriptAlias /app @ROOT@/info.wsgi process-group=pool application-group=app
+        WSGIScriptAlias /main @ROOT@/info.wsgi process-group=pool application-group=%{GLOBAL}
+    """, files={"info.wsgi": INFO_APP})
+    # a script alias naming both groups is preloaded: into every member of the pool
+    for name in ("app", "app#1", "app#2"):
+        assert a.wait_log(r"Python interpreter '%s' created with its own GIL" % name), name
+    seen = {info(a, "/main")["interp"] for _ in range(6)}
+    assert seen == {0}, seen
+    assert not a.log_lines(r"interpreter '#1'")
+
+
+@pytest.mark.skipif(not OWN_GIL, reason="needs Python 3.12+")
 def test_preflight_names_the_extension_interpreter_and_fix(apache):
     pytest.importorskip("numpy")
     a = apache("""

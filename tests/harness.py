@@ -281,3 +281,30 @@ class Apache:
 
 def run_user_uid():
     return pwd.getpwnam(RUN_USER).pw_uid
+
+
+def make_out(a):
+    """out/: a directory the daemons (www-data) can write their markers into."""
+    os.makedirs(a.path("out"), exist_ok=True)
+    os.chmod(a.path("out"), 0o777)
+
+
+def alive(pid):
+    """Whether pid runs (and is not a zombie)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def group_pids(a, name):
+    """The live processes of daemon group name (display-name=%{GROUP}) of Apache a."""
+    pids = []
+    for pid in a.session_pids():
+        try:
+            if a.cmdline(pid) == "(wsgi:%s)" % name and alive(pid):
+                pids.append(pid)
+        except OSError:
+            pass
+    return sorted(pids)

@@ -24,6 +24,8 @@ import time
 
 import pytest
 
+from harness import alive, group_pids, make_out
+
 APP = r'''
 import builtins, hashlib, json, os, signal, sys, time
 import mod_wsgi
@@ -283,31 +285,6 @@ WWW_UID = pwd.getpwnam("www-data").pw_uid
 
 
 # ---- helpers --------------------------------------------------------------------------------
-
-def make_out(a):
-    """out/: a directory the daemons (www-data) can write their markers into."""
-    os.makedirs(a.path("out"), exist_ok=True)
-    os.chmod(a.path("out"), 0o777)
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def group_pids(a, name):
-    pids = []
-    for pid in a.session_pids():
-        try:
-            if a.cmdline(pid) == "(wsgi:%s)" % name and alive(pid):
-                pids.append(pid)
-        except OSError:
-            pass
-    return sorted(pids)
-
 
 def wait_pids(a, name, n, exclude=(), timeout=10):
     """Polls until n live processes of the group exist that are not in exclude."""

@@ -22,7 +22,7 @@ import uuid
 
 import pytest
 
-from harness import APACHE
+from harness import APACHE, alive, group_pids, make_out
 
 EVENT_ONE = """
 StartServers 1
@@ -298,30 +298,6 @@ WSGIScriptAlias /devents @ROOT@/events.wsgi process-group=dm
 
 def tok():
     return uuid.uuid4().hex[:12]
-
-
-def make_out(a):
-    os.makedirs(a.path("out"), exist_ok=True)
-    os.chmod(a.path("out"), 0o777)
-
-
-def alive(pid):
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def group_pids(a, name):
-    pids = []
-    for pid in a.session_pids():
-        try:
-            if a.cmdline(pid) == "(wsgi:%s)" % name and alive(pid):
-                pids.append(pid)
-        except OSError:
-            pass
-    return sorted(pids)
 
 
 def wait_for(fn, timeout=10):

@@ -11,9 +11,9 @@ def pytest_configure(config):
         raise pytest.UsageError("%s is missing: run make first" % MODULE)
 
 
-@pytest.fixture
-def apache():
-    """apache(config, **options) -> a started Apache; stopped after the test."""
+def apache_factory():
+    """(make, made): make(config, start=True, files=None, **options) -> an Apache, started
+    unless start=False, with files written into its server root; made lists them."""
     made = []
 
     def make(config="", start=True, files=None, **kw):
@@ -25,6 +25,13 @@ def apache():
             a.start()
         return a
 
+    return make, made
+
+
+@pytest.fixture
+def apache():
+    """apache(config, **options) -> a started Apache; stopped after the test."""
+    make, made = apache_factory()
     yield make
     for a in made:
         a.cleanup()
@@ -33,17 +40,7 @@ def apache():
 @pytest.fixture(scope="module")
 def module_apache():
     """Like apache, shared by the tests of one module."""
-    made = []
-
-    def make(config="", start=True, files=None, **kw):
-        a = Apache(config, **kw)
-        made.append(a)
-        for name, content in (files or {}).items():
-            a.write(name, content)
-        if start:
-            a.start()
-        return a
-
+    make, made = apache_factory()
     yield make
     for a in made:
         a.cleanup()

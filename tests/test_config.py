@@ -139,13 +139,13 @@ def refused_context_cases():
                 yield pytest.param(name, ctx, values[0], id="%s-%s" % (name, ctx))
 
 
-@pytest.mark.parametrize("name,ctx,values", allowed_cases())
+@pytest.mark.parametrize("name,ctx,values", list(allowed_cases()))
 def test_directive_accepted_in_allowed_context(apache, name, ctx, values):
     lines = [CONTEXTS[ctx]("%s %s" % (name, v)) for v in values]
     assert_ok(apache, "\n".join(lines))
 
 
-@pytest.mark.parametrize("name,ctx,value", refused_context_cases())
+@pytest.mark.parametrize("name,ctx,value", list(refused_context_cases()))
 def test_directive_refused_outside_its_contexts(apache, name, ctx, value):
     assert_fails(apache, CONTEXTS[ctx]("%s %s" % (name, value)), name)
 

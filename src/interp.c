@@ -355,7 +355,12 @@ static PyThreadState *create_sub(pyhost_gil_mode mode, server_rec *s, const char
     cfg.allow_exec = 1;
     cfg.allow_threads = 1;
     cfg.allow_daemon_threads = 1;
+#ifdef Py_GIL_DISABLED
+    /* a free-threaded build refuses any sub interpreter open to single-phase extensions */
+    cfg.check_multi_interp_extensions = 1;
+#else
     cfg.check_multi_interp_extensions = mode == PYHOST_GIL_OWN ? 1 : 0;
+#endif
     cfg.gil = mode == PYHOST_GIL_OWN ? PyInterpreterConfig_OWN_GIL : PyInterpreterConfig_SHARED_GIL;
     status = Py_NewInterpreterFromConfig(&ts, &cfg);
     if (PyStatus_Exception(status)) {

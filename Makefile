@@ -6,6 +6,7 @@
 #   make run            serve examples/hello.wsgi on 127.0.0.1:8000 until Ctrl-C
 #   make test-trixie    the suite with Debian 13's Python 3.13 in a debootstrap chroot (root)
 #   make test-sid       the same with Debian unstable's Python 3.14
+#   make test-ft        the same with a free-threaded Python 3.13 built in the Debian 13 chroot
 #   make bench          throughput against static files and mod_wsgi 4.9.4 (bench/bench.py)
 #   make bench-gil      shared GIL against the own-GIL pool (Python 3.12+; see bench-gil-trixie)
 PYTHON ?= /usr/bin/python3
@@ -33,7 +34,7 @@ SRC := $(sort $(wildcard src/*.c))
 OBJ := $(patsubst src/%.c,$(BUILD)/%.o,$(SRC))
 
 .PHONY: all install test run clean format check-format deps bench bench-gil bench-gil-trixie \
-    test-trixie test-sid test-matrix
+    test-trixie test-sid test-ft test-matrix
 
 all: mod_pyhost.so
 
@@ -77,7 +78,10 @@ test-trixie:
 test-sid:
 	tools/chroot-test sid PYTEST_ARGS='$(PYTEST_ARGS)'
 
-test-matrix: test-trixie test-sid
+test-ft:
+	tools/chroot-test trixie-ft PYTEST_ARGS='$(PYTEST_ARGS)'
+
+test-matrix: test-trixie test-sid test-ft
 
 BENCH_DEBS := wrk libapache2-mod-wsgi-py3
 bench: deps all

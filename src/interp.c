@@ -203,7 +203,7 @@ static int setup_interp(pyhost_interp *interp, const pyhost_interp_settings *set
                        "interpreter shares the GIL, whose switch interval is the process's",
                        seconds, interp->group);
     }
-    if (interp->mode == PYHOST_GIL_OWN && pyhost_preflight_install(interp->module) < 0) {
+    if (pyhost_interp_strict_extensions(interp) && pyhost_preflight_install(interp->module) < 0) {
         goto fail;
     }
     for (i = 0; i < set->python_paths->nelts; i++) {
@@ -341,6 +341,22 @@ int pyhost_python_init(apr_pool_t *p, server_rec *s)
 
 /* ---- sub interpreters -------------------------------------------------------------------- */
 
+static int strict_extensions(pyhost_gil_mode mode)
+{
+#ifdef Py_GIL_DISABLED
+    /* a free-threaded build refuses any sub interpreter open to single-phase extensions */
+    (void)mode;
+    return 1;
+#else
+    return mode == PYHOST_GIL_OWN;
+#endif
+}
+
+int pyhost_interp_strict_extensions(const pyhost_interp *interp)
+{
+    return interp->name[0] != '\0' && strict_extensions(interp->mode);
+}
+
 /* Creates a sub interpreter; the calling thread has the main interpreter attached and, on
  * success, has the new interpreter attached instead. */
 static PyThreadState *create_sub(pyhost_gil_mode mode, server_rec *s, const char *name)
@@ -355,12 +371,7 @@ static PyThreadState *create_sub(pyhost_gil_mode mode, server_rec *s, const char
     cfg.allow_exec = 1;
     cfg.allow_threads = 1;
     cfg.allow_daemon_threads = 1;
-#ifdef Py_GIL_DISABLED
-    /* a free-threaded build refuses any sub interpreter open to single-phase extensions */
-    cfg.check_multi_interp_extensions = 1;
-#else
-    cfg.check_multi_interp_extensions = mode == PYHOST_GIL_OWN ? 1 : 0;
-#endif
+    cfg.check_multi_interp_extensions = strict_extensions(mode);
     cfg.gil = mode == PYHOST_GIL_OWN ? PyInterpreterConfig_OWN_GIL : PyInterpreterConfig_SHARED_GIL;
     status = Py_NewInterpreterFromConfig(&ts, &cfg);
     if (PyStatus_Exception(status)) {

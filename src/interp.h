@@ -83,7 +83,13 @@ void pyhost_interp_signal(int signum);
 /* An ImportError of an extension that cannot be loaded in this sub interpreter: one log line
  * naming the module, the interpreter and the fix. */
 void pyhost_explain_import_error(const pyhost_logctx *lc, PyObject *exc);
-/* In an interpreter with its own GIL: refuse extensions that do not support one (preflight.c). */
+/* Whether Python refuses, in this interpreter, extensions that do not declare support for
+ * it: sub interpreters with their own GIL, and every sub interpreter of a free-threaded
+ * build (which allows no other kind). */
+int pyhost_interp_strict_extensions(const pyhost_interp *interp);
+
+/* In such an interpreter: refuse those extensions before Python runs their initialisation
+ * (preflight.c). */
 int pyhost_preflight_install(PyObject *module);
 
 /* Runs shutdown callbacks (with the reason the process stops) and, with

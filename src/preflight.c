@@ -1,12 +1,13 @@
-/* preflight.c: extension modules and interpreters with their own GIL.
+/* preflight.c: extension modules in sub interpreters that check them.
  *
- * Owns the check made before an extension module is loaded into an interpreter with its own
- * GIL (PEP 684): Python would run a single-phase extension's initialisation there before
- * refusing it, and some (numpy among them) leave the process broken when that happens. So
- * an import hook in such interpreters asks first: the extension is imported in the main
- * interpreter, where that is safe, and its module definition says whether it supports a
- * per-interpreter GIL. If not, the import fails cleanly, and the error log names the module,
- * the interpreter and the fix. */
+ * Owns the check made before an extension module is loaded into a sub interpreter where
+ * Python refuses extensions that do not declare support for it (own GIL, PEP 684; any sub
+ * interpreter of a free-threaded build). Python would run a single-phase extension's
+ * initialisation there before refusing it, and some (numpy among them) leave the process
+ * broken when that happens. So an import hook in such interpreters asks first: the extension
+ * is imported in the main interpreter, where that is safe, and its module definition says
+ * what it supports. If it cannot be loaded, the import fails cleanly, and the error log names
+ * the module, the interpreter, the reason and the fix. */
 #include "interp.h"
 
 #include "log.h"
@@ -18,77 +19,99 @@
 
 #if PY_VERSION_HEX >= 0x030C0000
 
+/* What an extension's module definition says, for the interpreter that asks. */
+typedef enum {
+    VERDICT_OK = 1,
+    VERDICT_SINGLE_PHASE, /* no slots: the legacy initialisation */
+    VERDICT_NO_SUB,       /* Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED */
+    VERDICT_NO_OWN_GIL    /* sub interpreters, but only those sharing the main GIL */
+} verdict;
+
+static const char *const reasons[] = {NULL, NULL, "it uses single-phase initialisation",
+                                      "it does not support sub interpreters",
+                                      "it does not declare support for a per-interpreter GIL"};
+
 static pthread_mutex_t verdict_lock = PTHREAD_MUTEX_INITIALIZER;
-static apr_hash_t *verdicts; /* module name -> reason it cannot be loaded, or "" */
+static apr_hash_t *verdicts; /* "o:name" (own GIL) or "s:name" -> verdict */
 static apr_pool_t *verdict_pool;
 
-/* In the main interpreter (attached): why name cannot live with its own GIL, or NULL. */
-static const char *judge(const char *name)
+/* In the main interpreter (attached): whether name can live in a sub interpreter with its
+ * own GIL (own_gil) or in one sharing the main GIL. */
+static verdict judge(const char *name, int own_gil)
 {
     PyObject *mod = PyImport_ImportModule(name);
     PyModuleDef *def;
     PyModuleDef_Slot *slot;
     if (!mod) {
         PyErr_Clear(); /* its own import will say what is wrong */
-        return NULL;
+        return VERDICT_OK;
     }
     def = PyModule_GetDef(mod);
     Py_DECREF(mod);
     if (!def) {
         PyErr_Clear();
-        return NULL;
+        return VERDICT_OK;
     }
     if (!def->m_slots) {
-        return "it uses single-phase initialisation";
+        return VERDICT_SINGLE_PHASE;
     }
     for (slot = def->m_slots; slot->slot; slot++) {
         if (slot->slot == Py_mod_multiple_interpreters) {
-            return slot->value == Py_MOD_PER_INTERPRETER_GIL_SUPPORTED
-                       ? NULL
-                       : "it does not declare support for a per-interpreter GIL";
+            if (slot->value == Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED) {
+                return VERDICT_NO_SUB;
+            }
+            return slot->value == Py_MOD_PER_INTERPRETER_GIL_SUPPORTED || !own_gil
+                       ? VERDICT_OK
+                       : VERDICT_NO_OWN_GIL;
         }
     }
-    return "it does not declare support for a per-interpreter GIL";
+    /* without the slot, Python takes it as supporting sub interpreters that share the GIL */
+    return own_gil ? VERDICT_NO_OWN_GIL : VERDICT_OK;
 }
 
-/* mod_wsgi._preflight(name): None if the extension may be loaded here, else the reason. */
+/* mod_wsgi._preflight(name): None if the extension may be loaded here, else why not, as
+ * (reason, whether a sub interpreter sharing the main GIL could load it). */
 static PyObject *preflight(PyObject *module, PyObject *arg)
 {
-    const char *name = PyUnicode_AsUTF8(arg), *why;
-    char copy[512];
-    PyThreadState *here;
+    const char *name = PyUnicode_AsUTF8(arg);
+    pyhost_interp *self = pyhost_current_interp;
+    int own_gil = self && self->mode == PYHOST_GIL_OWN, shared_would_do;
+    char key[512];
+    verdict v;
     (void)module;
     if (!name) {
         return NULL;
     }
-    apr_cpystrn(copy, name, sizeof(copy));
+    apr_snprintf(key, sizeof(key), "%c:%s", own_gil ? 'o' : 's', name);
     pthread_mutex_lock(&verdict_lock);
     if (!verdicts) {
         apr_pool_create(&verdict_pool, NULL);
         verdicts = apr_hash_make(verdict_pool);
     }
-    why = apr_hash_get(verdicts, copy, APR_HASH_KEY_STRING);
+    v = (verdict)(intptr_t)apr_hash_get(verdicts, key, APR_HASH_KEY_STRING);
     pthread_mutex_unlock(&verdict_lock);
-    if (!why) {
-        /* this interpreter's GIL is let go while the main interpreter's is held */
-        pyhost_interp *self = pyhost_current_interp;
-        here = PyEval_SaveThread();
-        {
-            PyThreadState *main_ts = pyhost_interp_enter(pyhost_interp_get(""));
-            why = judge(copy);
-            pyhost_interp_leave(main_ts);
-        }
+    if (!v) {
+        /* this interpreter is let go while the main one is attached */
+        PyThreadState *here = PyEval_SaveThread(), *main_ts;
+        main_ts = pyhost_interp_enter(pyhost_interp_get(""));
+        v = judge(key + 2, own_gil);
+        pyhost_interp_leave(main_ts);
         pyhost_current_interp = self;
         PyEval_RestoreThread(here);
         pthread_mutex_lock(&verdict_lock);
-        why = apr_pstrdup(verdict_pool, why ? why : "");
-        apr_hash_set(verdicts, apr_pstrdup(verdict_pool, copy), APR_HASH_KEY_STRING, why);
+        apr_hash_set(verdicts, apr_pstrdup(verdict_pool, key), APR_HASH_KEY_STRING,
+                     (void *)(intptr_t)v);
         pthread_mutex_unlock(&verdict_lock);
     }
-    if (!*why) {
+    if (v == VERDICT_OK) {
         Py_RETURN_NONE;
     }
-    return PyUnicode_FromString(why);
+#ifdef Py_GIL_DISABLED
+    shared_would_do = v == VERDICT_NO_OWN_GIL; /* there every sub interpreter checks */
+#else
+    shared_would_do = 1; /* sub interpreters sharing the GIL load anything */
+#endif
+    return Py_BuildValue("(sO)", reasons[v], shared_would_do ? Py_True : Py_False);
 }
 
 static PyMethodDef preflight_def = {"_preflight", preflight, METH_O, NULL};
@@ -96,15 +119,17 @@ static PyMethodDef preflight_def = {"_preflight", preflight, METH_O, NULL};
 static const char hook_code[] =
     "import sys, importlib.machinery as _m\n"
     "class PyhostPreflight:\n"
-    "    '''Refuses extensions that cannot run with this interpreter's own GIL.'''\n"
+    "    '''Refuses the extensions this sub interpreter cannot load, before they run.'''\n"
     "    @classmethod\n"
     "    def find_spec(cls, name, path=None, target=None):\n"
     "        spec = _m.PathFinder.find_spec(name, path, target)\n"
     "        if spec is not None and isinstance(spec.loader, _m.ExtensionFileLoader):\n"
     "            why = _preflight(name)\n"
     "            if why:\n"
-    "                raise ImportError('module %s does not support the per-interpreter GIL: %s'\n"
-    "                                  % (name, why), name=name)\n"
+    "                e = ImportError('module %s cannot be loaded in this sub interpreter: %s'\n"
+    "                                % (name, why[0]), name=name)\n"
+    "                e.pyhost_reason, e.pyhost_shared_would_do = why\n"
+    "                raise e\n"
     "        return None\n"
     "sys.meta_path.insert(0, PyhostPreflight)\n";
 
@@ -126,13 +151,14 @@ int pyhost_preflight_install(PyObject *module)
 int pyhost_preflight_install(PyObject *module)
 {
     (void)module;
-    return 0; /* no interpreter has its own GIL before Python 3.12 */
+    return 0; /* before Python 3.12 no sub interpreter checks extensions */
 }
 
 #endif
 
 /* The innermost ImportError in exc's chain (what it was raised from or during) that says an
- * extension cannot be loaded in a sub interpreter; borrowed, or NULL. */
+ * extension cannot be loaded in a sub interpreter: the preflight's, or Python's own ("module
+ * X does not support loading in subinterpreters"); borrowed, or NULL. */
 static PyObject *refusal_in(PyObject *exc)
 {
     PyObject *found = NULL, *next;
@@ -141,7 +167,7 @@ static PyObject *refusal_in(PyObject *exc)
         if (PyErr_GivenExceptionMatches(exc, PyExc_ImportError)) {
             PyObject *msg = PyObject_Str(exc);
             const char *m = msg ? PyUnicode_AsUTF8(msg) : NULL;
-            if (m && (strstr(m, "subinterpreter") || strstr(m, "per-interpreter GIL"))) {
+            if (m && (strstr(m, "in subinterpreters") || strstr(m, "in this sub interpreter"))) {
                 found = exc;
             }
             Py_XDECREF(msg);
@@ -157,32 +183,58 @@ static PyObject *refusal_in(PyObject *exc)
     return found;
 }
 
+/* A string attribute of obj, copied into p, or NULL. */
+static const char *str_attr(apr_pool_t *p, PyObject *obj, const char *attr)
+{
+    PyObject *v = PyObject_GetAttrString(obj, attr);
+    const char *s = v && PyUnicode_Check(v) ? PyUnicode_AsUTF8(v) : NULL;
+    s = s ? apr_pstrdup(p, s) : NULL;
+    Py_XDECREF(v);
+    PyErr_Clear();
+    return s;
+}
+
 void pyhost_explain_import_error(const pyhost_logctx *lc, PyObject *exc)
 {
     pyhost_interp *interp = pyhost_current_interp;
-    PyObject *refusal, *name;
-    const char *mod;
+    PyObject *refusal, *flag;
+    const char *mod, *why, *msg;
+    int shared_would_do = 0;
+    apr_pool_t *p;
     if (!interp || !(refusal = refusal_in(exc))) {
         return;
     }
-    name = PyObject_GetAttrString(refusal, "name");
-    mod = name && PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
-    if (interp->mode == PYHOST_GIL_OWN) {
+    apr_pool_create(&p, NULL);
+    mod = str_attr(p, refusal, "name");
+    why = str_attr(p, refusal, "pyhost_reason");
+    if (why) {
+        flag = PyObject_GetAttrString(refusal, "pyhost_shared_would_do");
+        shared_would_do = flag && PyObject_IsTrue(flag) == 1;
+        Py_XDECREF(flag);
+        PyErr_Clear();
+    }
+    else {
+        /* Python's own refusal names the module in its message only */
+        msg = str_attr(p, refusal, "msg");
+        if (!mod && msg && strncmp(msg, "module ", 7) == 0) {
+            mod = apr_pstrndup(p, msg + 7, strcspn(msg + 7, " "));
+        }
+        why = "it does not support loading in sub interpreters";
+    }
+    if (interp->mode == PYHOST_GIL_OWN && shared_would_do) {
         pyhost_log_fmt(lc, APLOG_ERR,
                        "extension module %s cannot be loaded in Python interpreter '%s', which "
-                       "has its own GIL: it does not support that (PEP 684); run this "
-                       "application with WSGIApplicationGroup %%{GLOBAL}, or turn the own GIL "
-                       "off for it (WSGIPerInterpreterGIL Off in <WSGIInterpreterOptions "
-                       "application-group=%s>)",
-                       mod ? mod : "?", interp->name, interp->group);
+                       "has its own GIL: %s; run this application with WSGIApplicationGroup "
+                       "%%{GLOBAL}, or turn the own GIL off for it (WSGIPerInterpreterGIL Off "
+                       "in <WSGIInterpreterOptions application-group=%s>)",
+                       mod ? mod : "?", interp->name, why, interp->group);
     }
     else {
         pyhost_log_fmt(lc, APLOG_ERR,
                        "extension module %s cannot be loaded in Python sub interpreter '%s': "
-                       "run this application in the main interpreter with "
+                       "%s; run this application in the main interpreter with "
                        "WSGIApplicationGroup %%{GLOBAL}",
-                       mod ? mod : "?", interp->name);
+                       mod ? mod : "?", interp->name, why);
     }
-    PyErr_Clear();
-    Py_XDECREF(name);
+    apr_pool_destroy(p);
 }

@@ -308,3 +308,17 @@ def group_pids(a, name):
         except OSError:
             pass
     return sorted(pids)
+
+
+def require_module(name):
+    """Skip the test unless this Python (the one the module is built for) imports name.
+
+    Unlike pytest.importorskip, any ImportError counts: on a free-threaded Python, Debian's
+    numpy is on the path but its extensions are built for the GIL ABI and do not load.
+    """
+    import importlib
+    import pytest
+    try:
+        importlib.import_module(name)
+    except ImportError as e:
+        pytest.skip("%s cannot be imported by this Python: %s" % (name, e))

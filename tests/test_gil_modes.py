@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+from harness import require_module
+
 OWN_GIL = sys.version_info >= (3, 12)
 FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 
@@ -349,7 +351,7 @@ def test_interpreter_pool_is_loaded_at_start_and_global_is_never_pooled(apache):
 
 @pytest.mark.skipif(not OWN_GIL, reason="needs Python 3.12+")
 def test_preflight_names_the_extension_interpreter_and_fix(apache):
-    pytest.importorskip("numpy")
+    require_module("numpy")
     a = apache("""
         WSGIPerInterpreterGIL On
         WSGIScriptAlias /np @ROOT@/np.wsgi application-group=numeric
@@ -366,9 +368,60 @@ def application(environ, start_response):
                       r"<WSGIInterpreterOptions application-group=numeric>\)"), a.new_log()
 
 
+SINGLE_PHASE_APP = """
+import _testsinglephase
+def application(environ, start_response):
+    start_response('200 OK', [])
+    return [b'loaded']
+"""
+
+
+@pytest.mark.skipif(not OWN_GIL, reason="needs Python 3.12+")
+def test_preflight_refuses_a_single_phase_extension_before_it_runs(apache):
+    """CPython's _testsinglephase (single-phase init) in sub interpreters: with its own GIL
+    refused, with the reason and both fixes (on a free-threaded build only %{GLOBAL} helps,
+    since every sub interpreter there refuses it); sharing the GIL it loads, except on a
+    free-threaded build; in %{GLOBAL} it loads. The process serves on."""
+    require_module("_testsinglephase")
+    a = apache("""
+        WSGIScriptAlias /own @ROOT@/sp.wsgi application-group=legacy
+        WSGIScriptAlias /shared @ROOT@/sp.wsgi application-group=plain
+        WSGIScriptAlias /global @ROOT@/sp.wsgi application-group=%{GLOBAL}
+        <WSGIInterpreterOptions application-group=legacy>
+            WSGIPerInterpreterGIL On
+        </WSGIInterpreterOptions>
+    """, files={"sp.wsgi": SINGLE_PHASE_APP})
+    r = a.get("/own")
+    assert r.status == 500, r
+    if FREE_THREADED:
+        assert a.wait_log(r"extension module _testsinglephase cannot be loaded in Python sub "
+                          r"interpreter 'legacy': it uses single-phase initialisation; run this "
+                          r"application in the main interpreter with WSGIApplicationGroup "
+                          r"%\{GLOBAL\}"), a.new_log()
+    else:
+        assert a.wait_log(r"extension module _testsinglephase cannot be loaded in Python "
+                          r"interpreter 'legacy', which has its own GIL: it uses single-phase "
+                          r"initialisation; run this application with WSGIApplicationGroup "
+                          r"%\{GLOBAL\}, or turn the own GIL off for it \(WSGIPerInterpreterGIL "
+                          r"Off in <WSGIInterpreterOptions application-group=legacy>\)"), \
+            a.new_log()
+    a.mark_log()
+    r = a.get("/shared")
+    if FREE_THREADED:
+        assert r.status == 500, r
+        assert a.wait_log(r"extension module _testsinglephase cannot be loaded in Python sub "
+                          r"interpreter 'plain': it uses single-phase initialisation; run this "
+                          r"application in the main interpreter"), a.new_log()
+    else:
+        assert (r.status, r.body) == (200, b"loaded")
+    r = a.get("/global")
+    assert (r.status, r.body) == (200, b"loaded")
+    assert "Segmentation" not in a.error_log()
+
+
 def test_numpy_in_main_interpreter_with_per_interpreter_gil_on(apache):
     """The main interpreter never gets its own GIL: numpy works there."""
-    pytest.importorskip("numpy")
+    require_module("numpy")
     a = apache("""
         WSGIPerInterpreterGIL On
         WSGIScriptAlias /np @ROOT@/np.wsgi application-group=%{GLOBAL}

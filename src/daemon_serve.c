@@ -686,8 +686,12 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
     }
     done = __atomic_add_fetch(&sv.completed, 1, __ATOMIC_SEQ_CST);
     if (sv.g->maximum_requests && done == (apr_uint64_t)sv.g->maximum_requests) {
+        /* Graceful (new requests still taken until an idle moment or graceful-timeout) only
+         * while other requests run; otherwise no more requests at once, as mod_wsgi does:
+         * waiting for an idle moment would let a steady stream keep the process going. */
         pyhost_daemon_recycle(
-            PYHOST_RECYCLE_GRACEFUL, "maximum_requests",
+            pyhost_serve_active() > 1 ? PYHOST_RECYCLE_GRACEFUL : PYHOST_RECYCLE_DRAIN,
+            "maximum_requests",
             apr_psprintf(p, "maximum-requests (%d) reached", sv.g->maximum_requests));
     }
     return d.broken ? -1 : 0;

@@ -4,6 +4,7 @@ the interpreter pool and the preflight message.
 The module is built for the Python that runs this suite (make test uses one PYTHON for both),
 so sys.version_info here tells what the module can do.
 """
+import os
 import sys
 import sysconfig
 import threading
@@ -17,7 +18,7 @@ OWN_GIL = sys.version_info >= (3, 12)
 FREE_THREADED = bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 
 INFO_APP = """
-import sys, json, mod_wsgi
+import os, sys, json, mod_wsgi
 try:
     import _interpreters as _interp
 except ImportError:
@@ -34,13 +35,17 @@ def current():
 
 def application(environ, start_response):
     q = environ.get('QUERY_STRING', '')
+    work = None
     if q.startswith('work='):
+        t0, c0 = time.monotonic(), time.thread_time()
         n = 0
         for _ in range(int(q[5:])):
             n += 1
+        work = [t0, time.monotonic(), time.thread_time() - c0]
     out = {'interp': current(), 'group': mod_wsgi.application_group,
            'switch': sys.getswitchinterval(), 'path': sys.path[:4],
-           'gil': getattr(sys, '_is_gil_enabled', lambda: True)()}
+           'gil': getattr(sys, '_is_gil_enabled', lambda: True)(), 'work': work,
+           'pid': os.getpid()}
     try:
         print('probe')
         out['stdout'] = 'ok'
@@ -114,8 +119,8 @@ def test_free_threaded_threads_of_one_interpreter_run_in_parallel(apache):
         </WSGIInterpreterOptions>
         WSGIScriptAlias /a @ROOT@/info.wsgi process-group=ft application-group=%{GLOBAL}
     """, files={"info.wsgi": INFO_APP})
-    ratio = work_pair(a, "/a", "/a")
-    assert ratio < 1.5, ratio
+    together = runnable_together(a, "/a", "/a")
+    assert together > 0.85, together
 
 
 def test_free_threading_in_application_group_container_is_ignored_with_warning(apache):
@@ -252,32 +257,56 @@ def test_gil_directives_refuse_wrong_configuration(apache, config, message):
 
 # ---- own GILs (Python 3.12+) ------------------------------------------------------------------
 
-def timed(fn):
-    start = time.time()
-    fn()
-    return time.time() - start
+def thread_states(pid):
+    """The scheduler state letter of each thread of process pid (R: running or runnable)."""
+    states = []
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                states.append(f.read().rsplit(")", 1)[1].split()[0])
+        except OSError:
+            pass
+    return states
 
 
-def work_pair(a, first, second):
-    """How much longer two CPU-bound requests take at once than one alone (1.0: fully
-    parallel, 2.0: one after the other). The work is a count of loop turns, sized so that one
-    request takes about half a second here."""
+def runnable_together(a, first, second, with_time=False):
+    """Whether two CPU-bound requests sent at once run side by side: the share of moments,
+    while both are in their work, at which two threads of the daemon are runnable. Under a
+    shared GIL one of the two waits for the GIL, asleep, most of the time; with a GIL each (or
+    none) both stay runnable, however busy the machine's cores are with other work. The work
+    is a count of loop turns, sized so that one request takes about 0.4 CPU seconds.
+    with_time: also how much longer the two took, from the first start to the last end, than
+    one alone (1.0: in parallel, 2.0: one after the other; this depends on idle cores)."""
     n = 200000
     while n < 10 ** 9:
-        t = timed(lambda: info(a, first + "?work=%d" % n))
-        if t > 0.1:
+        r = info(a, first + "?work=%d" % n)
+        if r["work"][2] > 0.05:
             break
         n *= 4
-    n = int(n * 0.5 / t)
-    alone = min(timed(lambda: info(a, p + "?work=%d" % n)) for p in (first, second))
-    threads = [threading.Thread(target=lambda p=p: info(a, p + "?work=%d" % n))
+    n = int(n * 0.4 / r["work"][2])
+    r = info(a, first + "?work=%d" % n)
+    alone = r["work"][1] - r["work"][0]
+    pid = r["pid"]
+    results, samples = [], []
+    threads = [threading.Thread(target=lambda p=p: results.append(info(a, p + "?work=%d" % n)))
                for p in (first, second)]
-    start = time.time()
     for t in threads:
         t.start()
+    while any(t.is_alive() for t in threads):
+        samples.append((time.monotonic(), thread_states(pid).count("R")))
+        time.sleep(0.002)
     for t in threads:
         t.join(60)
-    return (time.time() - start) / alone
+    assert len(results) == 2 and {x["pid"] for x in results} == {pid}
+    begin = max(x["work"][0] for x in results)
+    end = min(x["work"][1] for x in results)
+    during = [running for when, running in samples if begin <= when <= end]
+    assert len(during) >= 20, (begin, end, len(samples))
+    together = sum(1 for running in during if running >= 2) / len(during)
+    if not with_time:
+        return together
+    span = max(x["work"][1] for x in results) - min(x["work"][0] for x in results)
+    return together, span / alone
 
 
 @pytest.mark.skipif(not OWN_GIL, reason="needs Python 3.12+")
@@ -293,13 +322,20 @@ def test_own_gil_interpreters_run_in_parallel(apache):
     """, files={"info.wsgi": INFO_APP})
     assert info(a, "/one")["interp"] != info(a, "/two")["interp"]
     assert a.wait_log(r"Python interpreter 'one' created with its own GIL")
-    ratio = work_pair(a, "/one", "/two")
-    assert ratio < 1.5, ratio
+    together, ratio = runnable_together(a, "/one", "/two", with_time=True)
+    assert together > 0.85, together
+    # the two finish in about the time of one; a busy machine's other work can take a core,
+    # so the best of three pairs counts
+    for _ in range(2):
+        if ratio < 1.6:
+            break
+        ratio = min(ratio, runnable_together(a, "/one", "/two", with_time=True)[1])
+    assert ratio < 1.6, ratio
 
 
 @pytest.mark.skipif(not OWN_GIL, reason="needs Python 3.12+")
 def test_shared_gil_interpreters_do_not(apache):
-    """The control for the test above: the same load on a shared GIL takes twice as long."""
+    """The control for the test above: on a shared GIL one request waits for the other."""
     a = apache("""
         WSGIDaemonProcess ser threads=4
         WSGIScriptAlias /one @ROOT@/info.wsgi process-group=ser application-group=one
@@ -307,8 +343,8 @@ def test_shared_gil_interpreters_do_not(apache):
     """, files={"info.wsgi": INFO_APP})
     info(a, "/one")
     info(a, "/two")
-    ratio = work_pair(a, "/one", "/two")
-    assert ratio > 1.7, ratio
+    together = runnable_together(a, "/one", "/two")
+    assert together < 0.6, together
 
 
 @pytest.mark.skipif(not OWN_GIL, reason="needs Python 3.12+")
@@ -330,8 +366,8 @@ def test_interpreter_pool_serves_one_app_from_n_interpreters(apache):
         seen |= {r["interp"] for r in results}
         assert {r["group"] for r in results} == {"app"}
     assert len(seen) == 2, seen
-    ratio = work_pair(a, "/app", "/app")
-    assert ratio < 1.5, ratio
+    together = runnable_together(a, "/app", "/app")
+    assert together > 0.85, together
 
 
 @pytest.mark.skipif(not OWN_GIL, reason="needs Python 3.12+")

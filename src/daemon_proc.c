@@ -207,6 +207,9 @@ void pyhost_daemon_recycle(int how, const char *code, const char *reason)
         /* at once, so that a request sent again lands in the backlog for the replacement */
         pyhost_serve_stop();
     }
+    else if (stronger) {
+        pyhost_serve_stop_after_current();
+    }
     if (stronger && !pthread_equal(pthread_self(), main_thread)) {
         pthread_kill(main_thread, SIG_WAKE);
     }

@@ -53,7 +53,11 @@ typedef struct {
     pthread_mutex_t wlock; /* writes to the connection: the worker's and the watch's */
     struct dio *cur;       /* the request being served */
     pyhost_worker_view view;
+    int phase; /* PHASE_*, changed atomically */
 } worker;
+
+/* A worker's phase: idle, or holding a request (OLD: one that a graceful recycle waits for). */
+enum { PHASE_IDLE, PHASE_BUSY, PHASE_OLD };
 
 static struct {
     pyhost_group *g;
@@ -71,6 +75,7 @@ static struct {
     apr_time_t activity;
     apr_time_t first_request;
     apr_uint64_t completed;
+    int old_left; /* requests a graceful recycle waits for, plus one while it marks them */
 } sv;
 
 static void touch(void)
@@ -686,12 +691,8 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
     }
     done = __atomic_add_fetch(&sv.completed, 1, __ATOMIC_SEQ_CST);
     if (sv.g->maximum_requests && done == (apr_uint64_t)sv.g->maximum_requests) {
-        /* Graceful (new requests still taken until an idle moment or graceful-timeout) only
-         * while other requests run; otherwise no more requests at once, as mod_wsgi does:
-         * waiting for an idle moment would let a steady stream keep the process going. */
         pyhost_daemon_recycle(
-            pyhost_serve_active() > 1 ? PYHOST_RECYCLE_GRACEFUL : PYHOST_RECYCLE_DRAIN,
-            "maximum_requests",
+            PYHOST_RECYCLE_GRACEFUL, "maximum_requests",
             apr_psprintf(p, "maximum-requests (%d) reached", sv.g->maximum_requests));
     }
     return d.broken ? -1 : 0;
@@ -750,10 +751,18 @@ static int serve(dconn *c, worker *w, apr_pool_t *p)
     }
 }
 
+static void old_done(void)
+{
+    if (!__atomic_sub_fetch(&sv.old_left, 1, __ATOMIC_SEQ_CST)) {
+        pyhost_serve_stop();
+    }
+}
+
 static void *worker_main(void *arg)
 {
     worker *w = arg;
     apr_pool_t *p;
+    int rv;
     apr_pool_create(&p, NULL);
     w->view.py_thread = (apr_uint64_t)pthread_self();
     for (;;) {
@@ -782,7 +791,12 @@ static void *worker_main(void *arg)
             __atomic_sub_fetch(&sv.busy, 1, __ATOMIC_SEQ_CST);
             continue;
         }
-        if (serve(c, w, p) < 0) {
+        __atomic_store_n(&w->phase, PHASE_BUSY, __ATOMIC_SEQ_CST);
+        rv = serve(c, w, p);
+        if (__atomic_exchange_n(&w->phase, PHASE_IDLE, __ATOMIC_SEQ_CST) == PHASE_OLD) {
+            old_done();
+        }
+        if (rv < 0) {
             epoll_ctl(sv.epfd, EPOLL_CTL_DEL, c->fd, NULL);
             conn_close(c);
         }
@@ -876,6 +890,25 @@ void pyhost_serve_stop(void)
     }
 }
 
+void pyhost_serve_stop_after_current(void)
+{
+    int i;
+    if (!sv.workers) {
+        return;
+    }
+    __atomic_store_n(&sv.old_left, 1, __ATOMIC_SEQ_CST);
+    for (i = 0; i < sv.g->threads; i++) {
+        int busy = PHASE_BUSY;
+        /* counted first, so that a request ending at once cannot bring it to 0 early */
+        __atomic_add_fetch(&sv.old_left, 1, __ATOMIC_SEQ_CST);
+        if (!__atomic_compare_exchange_n(&sv.workers[i]->phase, &busy, PHASE_OLD, 0,
+                                         __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+            __atomic_sub_fetch(&sv.old_left, 1, __ATOMIC_SEQ_CST);
+        }
+    }
+    old_done();
+}
+
 int pyhost_serve_active(void)
 {
     return __atomic_load_n(&sv.busy, __ATOMIC_SEQ_CST) -
@@ -942,6 +975,9 @@ void pyhost_serve_give_up(int i, int status, const char *why)
         iov.iov_base = out.data;
         iov.iov_len = out.len;
         if (!d->broken) {
+            /* reading shut first: once Apache has this answer, its next request must fail
+             * to be sent on this connection (and go to a new one), not be sent and lost */
+            shutdown(d->c->fd, SHUT_RD);
             pyhost_sendv(d->c->fd, &iov, 1, -1);
             shutdown(d->c->fd, SHUT_RDWR);
         }

@@ -12,6 +12,11 @@ int pyhost_serve_start(pyhost_group *g, server_rec *s);
  * their request ends. */
 void pyhost_serve_stop(void);
 
+/* For a graceful recycle: new requests are still taken until every request in progress now
+ * has ended, then pyhost_serve_stop. (Waiting for an idle moment instead, a steady stream of
+ * requests over several threads could keep the process going until graceful-timeout.) */
+void pyhost_serve_stop_after_current(void);
+
 /* Requests being handled now, not counting those the watch has given up on. */
 int pyhost_serve_active(void);
 

@@ -104,8 +104,13 @@ def test_maximum_requests_recycles_without_failure(apache):
         WSGIScriptAlias /pid @ROOT@/pid.wsgi process-group=mr
     """, files={"pid.wsgi": PID_APP})
     a.mark_log()
-    pids = [pid_of(a.get("/pid")) for _ in range(12)]
-    assert len(set(pids)) >= 2, pids
+    # The process takes no more requests once the ones running when the fifth ended have
+    # ended too: on a loaded machine the first request's thread can still be finishing while
+    # a few more are served by the other thread, so the client goes on until the new pid.
+    pids = []
+    while len(set(pids)) < 2 and len(pids) < 200:
+        pids.append(pid_of(a.get("/pid")))
+    assert len(set(pids)) >= 2 and pids.count(pids[0]) >= 5, pids
     assert a.wait_log(r"daemon process \d+ of group 'mr': restarting: maximum-requests \(5\) reached")
 
 
@@ -182,7 +187,7 @@ def test_request_timeout_gives_504_and_next_request_succeeds(apache):
     assert a.wait_log(r'File ".*slow\.wsgi", line 7, in application')
     assert a.wait_log(r"time\.sleep\(float\(q\[6:\]\)\)")
     r = a.get("/slow")
-    assert r.status == 200
+    assert r.status == 200, (r, a.error_log()[-3000:])
     assert int(r.body) != first
     assert a.wait_log(r"restarting: request-timeout on GET /slow\?sleep=30")
 

@@ -194,18 +194,35 @@ static const pyhost_script *user_script(request_rec *r)
     return d->auth_user_script;
 }
 
-static authn_status check_password(request_rec *r, const char *user, const char *password)
+/* Calls fn(a, b) in r's WSGIAuthUserScript: its result (a new reference), or NULL when there
+ * is no script, it cannot run, it lacks fn or fn raised (each logged). *begun says whether
+ * the hook was begun, to be ended by the caller once it has used the result. */
+static PyObject *call_user_script(request_rec *r, hook *h, const char *fn, const char *a,
+                                  const char *b, int *begun)
 {
     const pyhost_script *sc = user_script(r);
     PyObject *more, *result;
-    hook h;
-    authn_status st = AUTH_GENERAL_ERROR;
     int missing = 0;
-    if (!sc || hook_begin(&h, r, sc, "") < 0) {
-        return AUTH_GENERAL_ERROR;
+    *begun = 0;
+    if (!sc || hook_begin(h, r, sc, "") < 0) {
+        return NULL;
     }
-    more = Py_BuildValue("(ss)", user, password);
-    result = more ? hook_call(&h, "check_password", more, &missing) : NULL;
+    *begun = 1;
+    more = Py_BuildValue("(ss)", a, b);
+    result = more ? hook_call(h, fn, more, &missing) : NULL;
+    Py_XDECREF(more);
+    if (!result && missing) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s has no %s()", sc->path, fn);
+    }
+    return result;
+}
+
+static authn_status check_password(request_rec *r, const char *user, const char *password)
+{
+    hook h;
+    int begun;
+    authn_status st = AUTH_GENERAL_ERROR;
+    PyObject *result = call_user_script(r, &h, "check_password", user, password, &begun);
     if (result == Py_True) {
         st = AUTH_GRANTED;
     }
@@ -227,28 +244,20 @@ static authn_status check_password(request_rec *r, const char *user, const char 
     else if (result) {
         bad_result(&h, "check_password", result, "True, False, None or a user name");
     }
-    else if (missing) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s has no check_password()", sc->path);
-    }
     Py_XDECREF(result);
-    Py_XDECREF(more);
-    hook_end(&h);
+    if (begun) {
+        hook_end(&h);
+    }
     return st;
 }
 
 static authn_status get_realm_hash(request_rec *r, const char *user, const char *realm,
                                    char **rethash)
 {
-    const pyhost_script *sc = user_script(r);
-    PyObject *more, *result;
     hook h;
+    int begun;
     authn_status st = AUTH_GENERAL_ERROR;
-    int missing = 0;
-    if (!sc || hook_begin(&h, r, sc, "") < 0) {
-        return AUTH_GENERAL_ERROR;
-    }
-    more = Py_BuildValue("(ss)", user, realm);
-    result = more ? hook_call(&h, "get_realm_hash", more, &missing) : NULL;
+    PyObject *result = call_user_script(r, &h, "get_realm_hash", user, realm, &begun);
     if (result && PyUnicode_Check(result)) {
         const char *hash = PyUnicode_AsUTF8(result);
         if (hash) {
@@ -263,12 +272,10 @@ static authn_status get_realm_hash(request_rec *r, const char *user, const char 
     else if (result) {
         bad_result(&h, "get_realm_hash", result, "a str or None");
     }
-    else if (missing) {
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s has no get_realm_hash()", sc->path);
-    }
     Py_XDECREF(result);
-    Py_XDECREF(more);
-    hook_end(&h);
+    if (begun) {
+        hook_end(&h);
+    }
     return st;
 }
 

@@ -233,6 +233,17 @@ int pyhost_pymodule_describe(PyObject *module, const char *application_group)
     return 0;
 }
 
+/* The state's objects other than the arrays, for traverse and clear. */
+/* clang-format off */
+#define STATE_OBJECTS(X)                                                                         \
+    X(adapter_type) X(input_type) X(log_type) X(file_wrapper_type)                               \
+    X(wsgi_version) X(mod_wsgi_version) X(apache_version)                                        \
+    X(shutdown_callbacks) X(event_callbacks) X(signal_callbacks)                                 \
+    X(active_requests) X(log_handler) X(request_timeout)
+/* clang-format on */
+#define VISIT_MEMBER(m) Py_VISIT(st->m);
+#define CLEAR_MEMBER(m) Py_CLEAR(st->m);
+
 static int module_traverse(PyObject *module, visitproc visit, void *arg)
 {
     pyhost_modstate *st = state_of(module);
@@ -244,19 +255,7 @@ static int module_traverse(PyObject *module, visitproc visit, void *arg)
     for (i = 0; i < PYHOST_N_COUNT; i++) {
         Py_VISIT(st->names[i]);
     }
-    Py_VISIT(st->adapter_type);
-    Py_VISIT(st->input_type);
-    Py_VISIT(st->log_type);
-    Py_VISIT(st->file_wrapper_type);
-    Py_VISIT(st->wsgi_version);
-    Py_VISIT(st->mod_wsgi_version);
-    Py_VISIT(st->apache_version);
-    Py_VISIT(st->shutdown_callbacks);
-    Py_VISIT(st->event_callbacks);
-    Py_VISIT(st->signal_callbacks);
-    Py_VISIT(st->active_requests);
-    Py_VISIT(st->log_handler);
-    Py_VISIT(st->request_timeout);
+    STATE_OBJECTS(VISIT_MEMBER)
     return 0;
 }
 
@@ -271,19 +270,7 @@ static int module_clear(PyObject *module)
     for (i = 0; i < PYHOST_N_COUNT; i++) {
         Py_CLEAR(st->names[i]);
     }
-    Py_CLEAR(st->adapter_type);
-    Py_CLEAR(st->input_type);
-    Py_CLEAR(st->log_type);
-    Py_CLEAR(st->file_wrapper_type);
-    Py_CLEAR(st->wsgi_version);
-    Py_CLEAR(st->mod_wsgi_version);
-    Py_CLEAR(st->apache_version);
-    Py_CLEAR(st->shutdown_callbacks);
-    Py_CLEAR(st->event_callbacks);
-    Py_CLEAR(st->signal_callbacks);
-    Py_CLEAR(st->active_requests);
-    Py_CLEAR(st->log_handler);
-    Py_CLEAR(st->request_timeout);
+    STATE_OBJECTS(CLEAR_MEMBER)
     return 0;
 }
 

@@ -48,7 +48,6 @@ typedef struct pyhost_modstate {
     PyObject *wsgi_version;       /* (1, 0) */
     PyObject *mod_wsgi_version;   /* tuple */
     PyObject *apache_version;     /* tuple */
-    PyObject *url_scheme_http;    /* "http" */
     PyObject *shutdown_callbacks; /* list */
     PyObject *event_callbacks;    /* list */
     PyObject *signal_callbacks;   /* list */

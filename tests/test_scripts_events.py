@@ -419,6 +419,20 @@ def test_digest_auth_right_and_wrong_password(srv):
     assert digest_get(srv, "/digest/x", "nobody", "builder").status == 401
 
 
+def test_auth_script_without_the_function_is_500_and_says_so(apache):
+    a = apache("".join([
+        location("/b", 'AuthType Basic', 'AuthName "b"', "AuthBasicProvider wsgi",
+                 "WSGIAuthUserScript @ROOT@/empty.py", "Require valid-user"),
+        location("/d", 'AuthType Digest', 'AuthName "d"', "AuthDigestProvider wsgi",
+                 "WSGIAuthUserScript @ROOT@/empty.py", "Require valid-user"),
+    ]), files={"env.wsgi": ENV_APP, "empty.py": "VALUE = 1\n"},
+        modules=["auth_basic", "authn_core", "authz_user", "auth_digest"])
+    assert a.get("/b", headers=basic("alice", "secret")).status == 500
+    assert a.wait_log(r"\S*/empty\.py has no check_password\(\)"), a.new_log()
+    assert digest_get(a, "/d", "alice", "secret").status == 500
+    assert a.wait_log(r"\S*/empty\.py has no get_realm_hash\(\)"), a.new_log()
+
+
 # ---- WSGIAuthGroupScript --------------------------------------------------------------------
 
 def test_group_member_allowed_non_member_forbidden(srv):

@@ -233,44 +233,37 @@ int pyhost_pymodule_describe(PyObject *module, const char *application_group)
     return 0;
 }
 
-/* The state's objects other than the arrays, for traverse and clear. */
+/* Applies DO (Py_VISIT or Py_CLEAR) to every object of the module state st. */
 /* clang-format off */
-#define STATE_OBJECTS(X)                                                                         \
-    X(adapter_type) X(input_type) X(log_type) X(file_wrapper_type)                               \
-    X(wsgi_version) X(mod_wsgi_version) X(apache_version)                                        \
-    X(shutdown_callbacks) X(event_callbacks) X(signal_callbacks)                                 \
-    X(active_requests) X(log_handler) X(request_timeout)
+#define STATE_EACH(st, DO)                                                                       \
+    do {                                                                                         \
+        int i_;                                                                                  \
+        for (i_ = 0; i_ < PYHOST_K_COUNT; i_++) {                                                \
+            DO((st)->keys[i_]);                                                                  \
+            DO((st)->values[i_]);                                                                \
+        }                                                                                        \
+        for (i_ = 0; i_ < PYHOST_N_COUNT; i_++) {                                                \
+            DO((st)->names[i_]);                                                                 \
+        }                                                                                        \
+        DO((st)->adapter_type); DO((st)->input_type); DO((st)->log_type);                        \
+        DO((st)->file_wrapper_type); DO((st)->wsgi_version); DO((st)->mod_wsgi_version);         \
+        DO((st)->apache_version); DO((st)->shutdown_callbacks); DO((st)->event_callbacks);       \
+        DO((st)->signal_callbacks); DO((st)->active_requests); DO((st)->log_handler);            \
+        DO((st)->request_timeout);                                                               \
+    } while (0)
 /* clang-format on */
-#define VISIT_MEMBER(m) Py_VISIT(st->m);
-#define CLEAR_MEMBER(m) Py_CLEAR(st->m);
 
 static int module_traverse(PyObject *module, visitproc visit, void *arg)
 {
     pyhost_modstate *st = state_of(module);
-    int i;
-    for (i = 0; i < PYHOST_K_COUNT; i++) {
-        Py_VISIT(st->keys[i]);
-        Py_VISIT(st->values[i]);
-    }
-    for (i = 0; i < PYHOST_N_COUNT; i++) {
-        Py_VISIT(st->names[i]);
-    }
-    STATE_OBJECTS(VISIT_MEMBER)
+    STATE_EACH(st, Py_VISIT);
     return 0;
 }
 
 static int module_clear(PyObject *module)
 {
     pyhost_modstate *st = state_of(module);
-    int i;
-    for (i = 0; i < PYHOST_K_COUNT; i++) {
-        Py_CLEAR(st->keys[i]);
-        Py_CLEAR(st->values[i]);
-    }
-    for (i = 0; i < PYHOST_N_COUNT; i++) {
-        Py_CLEAR(st->names[i]);
-    }
-    STATE_OBJECTS(CLEAR_MEMBER)
+    STATE_EACH(st, Py_CLEAR);
     return 0;
 }
 

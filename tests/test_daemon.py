@@ -24,6 +24,7 @@ import time
 
 import pytest
 
+from apps import framework_files
 from harness import alive, group_pids, make_out
 
 APP = r'''
@@ -156,53 +157,6 @@ def on_stop(*args, **kw):
         f.write(repr((args, kw)))
 
 mod_wsgi.subscribe_shutdown(on_stop)
-'''
-
-FLASK = r'''
-from flask import Flask, request
-
-app = Flask(__name__)
-
-@app.route('/')
-def index():
-    return 'flask index'
-
-@app.route('/hello/<name>')
-def hello(name):
-    import os
-    return 'Hello %s from %s in %d' % (name, request.script_root, os.getpid())
-
-application = app
-'''
-
-DJANGO_SETTINGS = r'''
-DEBUG = False
-ALLOWED_HOSTS = ['*']
-SECRET_KEY = 'pyhost-test-secret-key-not-for-production'
-ROOT_URLCONF = 'pyhost_djurls'
-INSTALLED_APPS = []
-MIDDLEWARE = []
-DATABASES = {}
-USE_TZ = True
-'''
-
-DJANGO_URLS = r'''
-import os
-from django.http import HttpResponse
-from django.urls import path
-
-def hello(request):
-    return HttpResponse('django hello at %s in %d' % (request.path, os.getpid()),
-                        content_type='text/plain')
-
-urlpatterns = [path('hello/', hello)]
-'''
-
-DJANGO_WSGI = r'''
-import os
-os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'pyhost_djsettings')
-from django.core.wsgi import get_wsgi_application
-application = get_wsgi_application()
 '''
 
 BIG = hashlib.sha256(b"seed").digest() * (3 * 1024 * 1024 // 32) + b"tail"
@@ -388,8 +342,7 @@ def kill_leftovers(a):
 def srv(module_apache):
     files = {
         "app.wsgi": APP, "iso/a.wsgi": APP, "iso/b.wsgi": APP, "preload.py": PRELOAD,
-        "big.bin": BIG, "flaskapp.wsgi": FLASK, "djangoapp.wsgi": DJANGO_WSGI,
-        "djsite/pyhost_djsettings.py": DJANGO_SETTINGS, "djsite/pyhost_djurls.py": DJANGO_URLS,
+        "big.bin": BIG, **framework_files(),
     }
     a = module_apache(MAIN_CONFIG, files=files, modules=["env"], start=False)
     make_out(a)

@@ -5,6 +5,7 @@
  * detached during every read; b"" at the end of the body, for ever after
  * (wsgi.input_terminated). A read error is raised as OSError and remembered. */
 #include "input.h"
+#include "metrics.h"
 
 #include "apr_strings.h"
 
@@ -60,12 +61,13 @@ static Py_ssize_t io_read(InputObject *self, char *dst, apr_size_t len)
 {
     apr_status_t rv;
     apr_time_t start = apr_time_now();
+    PyThreadState *save;
     if (self->eof || !len) {
         return 0;
     }
-    Py_BEGIN_ALLOW_THREADS
+    save = PyEval_SaveThread();
     rv = self->io->ops->read(self->io, dst, &len);
-    Py_END_ALLOW_THREADS
+    pyhost_metrics_attach(self->io, save);
     self->io->in_reads++;
     self->io->in_bytes += (apr_off_t)len;
     self->io->in_time += apr_time_now() - start;

@@ -372,14 +372,13 @@ out:
 
 /* ---- output ------------------------------------------------------------------------------ */
 
-/* Writes with the thread detached, counting for the request_finished event. */
+/* Writes with the thread detached, counting for the request_finished event and the metrics. */
 static apr_status_t timed_write(pyhost_wsgi_call *call, const char *data, apr_size_t len, int flags)
 {
     apr_time_t start = apr_time_now();
-    apr_status_t rv;
-    Py_BEGIN_ALLOW_THREADS
-    rv = call->io->ops->write(call->io, data, len, flags);
-    Py_END_ALLOW_THREADS
+    PyThreadState *save = PyEval_SaveThread();
+    apr_status_t rv = call->io->ops->write(call->io, data, len, flags);
+    pyhost_metrics_attach(call->io, save);
     call->out_writes++;
     call->out_time += apr_time_now() - start;
     return rv;
@@ -468,6 +467,8 @@ static int send_file(AdapterObject *self, pyhost_file_wrapper *fw)
     apr_off_t offset, length;
     struct stat sb;
     apr_status_t rv;
+    apr_time_t start;
+    PyThreadState *save;
 
     r = PyObject_CallMethodNoArgs(fw->filelike, st->names[PYHOST_N_FILENO]);
     fd = r ? PyLong_AsLong(r) : -1;
@@ -490,9 +491,12 @@ static int send_file(AdapterObject *self, pyhost_file_wrapper *fw)
     if (self->content_length < length) {
         length = self->content_length;
     }
-    Py_BEGIN_ALLOW_THREADS
+    start = apr_time_now();
+    save = PyEval_SaveThread();
     rv = self->call->io->ops->sendfile(self->call->io, (int)fd, offset, length);
-    Py_END_ALLOW_THREADS
+    pyhost_metrics_attach(self->call->io, save);
+    self->call->out_writes++;
+    self->call->out_time += apr_time_now() - start;
     if (rv != APR_SUCCESS) {
         self->client_gone = 1;
         return 1;
@@ -815,15 +819,17 @@ out:
 
 int pyhost_wsgi_run(pyhost_wsgi_call *call)
 {
-    PyThreadState *ts = pyhost_interp_enter(call->interp);
+    PyThreadState *ts;
     const pyhost_logctx *prev = pyhost_current_log;
     pyhost_wsgi_call *prev_call = pyhost_current_call;
     PyObject *module, *app;
     int rv = HTTP_INTERNAL_SERVER_ERROR;
 
+    pyhost_metrics_request_begin(call);
+    ts = pyhost_interp_enter(call->interp);
+    pyhost_metrics_request_attached(call);
     pyhost_current_log = &call->log;
     pyhost_current_call = call;
-    pyhost_metrics_request_begin();
     module =
         pyhost_script_module(call->interp, call->script, call->mtime, call->reload, &call->log);
     if (module) {
@@ -841,7 +847,7 @@ int pyhost_wsgi_run(pyhost_wsgi_call *call)
         }
         Py_DECREF(module);
     }
-    pyhost_metrics_request_end(call, call->request_start);
+    pyhost_metrics_request_end(call);
     Py_CLEAR(call->request_data);
     Py_CLEAR(call->request_id);
     pyhost_current_call = prev_call;

@@ -46,6 +46,9 @@ struct pyhost_io {
     int in_reads;
     apr_off_t in_bytes;
     apr_interval_time_t in_time;
+    /* waits to attach again after blocking I/O, while metrics are recorded (metrics.c) */
+    int gil_waits;
+    apr_interval_time_t gil_time, gil_min, gil_max;
 };
 
 /* Passes each (key, value) pair of the request's environ to fn (see environ.h). */
@@ -76,6 +79,10 @@ typedef struct {
     long server_pid;        /* the Apache child's pid (environ's mod_wsgi.server_pid) */
     PyObject *request_data; /* mod_wsgi.request_data(), made when first asked for */
     double cpu_user, cpu_system;
+    /* for metrics (metrics.c): when the request took its thread, and that thread's CPU time
+     * then; 0 unless recording */
+    apr_time_t slot_start;
+    apr_interval_time_t slot_cpu;
 } pyhost_wsgi_call;
 
 /* Runs one request; call it without a thread state attached. Returns OK when a response was

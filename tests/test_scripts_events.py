@@ -11,12 +11,14 @@ as www-data write their observations into out/ (mode 0777), named by a per-test 
 Scenarios that stop Apache or need process-wide directives get their own Apache.
 """
 import base64
+import bisect
 import hashlib
 import json
 import os
 import re
 import signal
 import subprocess
+import threading
 import time
 import uuid
 
@@ -239,6 +241,13 @@ def application(environ, start_response):
         res['proc'] = mod_wsgi.process_metrics()
         res['req'] = mod_wsgi.request_metrics()
         res['server'] = mod_wsgi.server_metrics()
+        res['thread_id'] = environ['mod_wsgi.thread_id']
+        res['types'] = {k: type(v).__name__ for k, v in (res['req'] or {}).items()}
+    elif case == 'sleep':
+        time.sleep(float(q))
+        res['thread_id'] = environ['mod_wsgi.thread_id']
+    elif case == 'echo':
+        res['length'] = len(environ['wsgi.input'].read())
     start_response('200 OK', [('Content-Type', 'application/json')])
     return [json.dumps(res).encode()]
 '''
@@ -785,11 +794,27 @@ def test_apache_module_in_daemon(srv):
 PROCESS_KEYS = {"pid", "restart_time", "current_time", "running_time", "request_count",
                 "request_busy_time", "request_threads", "active_requests", "cpu_user_time",
                 "cpu_system_time", "cpu_time", "memory_rss", "memory_max_rss", "threads"}
-REQUEST_KEYS = {"pid", "start_time", "stop_time", "sample_period", "request_count",
-                "request_throughput", "capacity_utilization", "server_time", "queue_time",
-                "daemon_time", "application_time", "status_1xx", "status_2xx", "status_3xx",
-                "status_4xx", "status_5xx", "cpu_user_utilization", "cpu_system_utilization",
-                "cpu_utilization", "memory_rss", "memory_max_rss"}
+# request_metrics(): mod_wsgi 6's keys (a superset of 4.9.4's)
+PHASES = ["server_time", "queue_time", "daemon_time", "application_time", "request_time",
+          "input_read_time", "output_write_time"]
+THREAD_LISTS = ["request_threads_completed", "request_threads_buckets",
+                "request_threads_busy_time", "request_threads_cpu_time",
+                "request_threads_current_elapsed", "request_threads_max_duration"]
+REQUEST_KEYS = ({"pid", "start_time", "stop_time", "sample_period", "request_count",
+                 "request_throughput", "request_threads_maximum", "request_threads_started",
+                 "request_threads_active", "capacity_utilization", "gil_wait_time",
+                 "gil_wait_time_min_us", "gil_wait_time_max_us", "gil_wait_count",
+                 "gil_wait_time_buckets", "input_bytes", "input_reads", "output_bytes",
+                 "output_writes", "status_1xx", "status_2xx", "status_3xx", "status_4xx",
+                 "status_5xx", "cpu_user_utilization", "cpu_system_utilization",
+                 "cpu_utilization", "cpu_user_time", "cpu_system_time", "cpu_time",
+                 "memory_rss", "memory_max_rss"}
+                | set(THREAD_LISTS)
+                | {p + suffix for p in PHASES for suffix in ("", "_min_us", "_max_us", "_buckets")})
+INT_KEYS = {"pid", "request_count", "request_threads_maximum", "request_threads_started",
+            "request_threads_active", "gil_wait_count", "input_bytes", "input_reads",
+            "output_bytes", "output_writes", "status_1xx", "status_2xx", "status_3xx",
+            "status_4xx", "status_5xx", "memory_rss", "memory_max_rss"}
 
 
 def test_metrics_counts(srv, child_pid):
@@ -799,7 +824,7 @@ def test_metrics_counts(srv, child_pid):
     assert PROCESS_KEYS <= set(pm1), PROCESS_KEYS - set(pm1)
     assert pm1["pid"] == child_pid
     assert pm1["active_requests"] >= 1
-    assert REQUEST_KEYS <= set(start["req"]), REQUEST_KEYS - set(start["req"])
+    assert set(start["req"]) == REQUEST_KEYS, set(start["req"]) ^ REQUEST_KEYS
     for _ in range(3):
         assert srv.get("/env").status == 200
     time.sleep(0.3)
@@ -825,6 +850,145 @@ def test_request_metrics_queue_and_daemon_time_none_in_embedded(srv):
     get_json(srv, "/misc/metrics_start")
     rm = get_json(srv, "/misc/metrics")["req"]
     assert rm["queue_time"] is None and rm["daemon_time"] is None
+
+
+# A response reaches the client a moment before its request is counted as done.
+SETTLE = 0.1
+
+
+def new_window(srv, prefix):
+    """Starts recording and a new window, in which the drain request itself is counted."""
+    get_json(srv, prefix + "/metrics_start")
+    time.sleep(SETTLE)
+    get_json(srv, prefix + "/metrics")
+    time.sleep(SETTLE)
+
+
+def bucket_of(us):
+    """The histogram entry of a duration, from the documented boundaries: 16 octaves from 1 ms
+    of four equal parts each; below 1 ms in entry 0, 65.536 s and more in entry 64."""
+    edges = [1000 * 2 ** k * (4 + q) // 4 for k in range(16) for q in range(4)] + [65536000]
+    return max(0, bisect.bisect_right(edges, us) - 1)
+
+
+def check_window(got, hop):
+    """Checks what holds for any request_metrics() result; hop: daemon mode."""
+    rm, types = got["req"], got["types"]
+    assert set(rm) == REQUEST_KEYS, set(rm) ^ REQUEST_KEYS
+    n, threads = rm["request_count"], rm["request_threads_maximum"]
+    for key in INT_KEYS:
+        assert types[key] == "int", key
+    for key in ("start_time", "stop_time", "sample_period", "request_throughput",
+                "capacity_utilization", "cpu_user_utilization", "cpu_system_utilization",
+                "cpu_utilization", "cpu_user_time", "cpu_system_time", "cpu_time",
+                "gil_wait_time"):
+        assert types[key] == "float", key
+    assert rm["sample_period"] == pytest.approx(rm["stop_time"] - rm["start_time"], abs=1e-5)
+    assert rm["request_throughput"] == pytest.approx(n / rm["sample_period"])
+    for key in THREAD_LISTS:
+        assert len(rm[key]) == threads, key
+    assert rm["request_threads_buckets"] == rm["request_threads_completed"]
+    assert sum(rm["request_threads_completed"]) == n
+    assert all(isinstance(v, float) for key in THREAD_LISTS[2:] for v in rm[key])
+    busy = sum(rm["request_threads_busy_time"])
+    assert rm["capacity_utilization"] == pytest.approx(busy / (rm["sample_period"] * threads))
+    assert 0 <= rm["capacity_utilization"] <= 1
+    active = sum(1 for c, e in zip(rm["request_threads_completed"],
+                                   rm["request_threads_current_elapsed"]) if c or e)
+    assert rm["request_threads_active"] == active
+    assert active <= rm["request_threads_started"]
+    # this request is still running in its thread
+    assert rm["request_threads_current_elapsed"][got["thread_id"] - 1] > 0
+    for phase in PHASES + ["gil_wait_time"]:
+        buckets = rm[phase + "_buckets"]
+        assert len(buckets) == 65 and all(isinstance(b, int) for b in buckets), phase
+        if phase in ("queue_time", "daemon_time") and not hop:
+            assert rm[phase] is rm[phase + "_min_us"] is rm[phase + "_max_us"] is None
+            assert sum(buckets) == 0
+            continue
+        assert sum(buckets) == n, phase
+        assert isinstance(rm[phase], float), phase
+        if phase == "gil_wait_time":
+            continue  # its extremes are of single waits
+        lo, hi = rm[phase + "_min_us"], rm[phase + "_max_us"]
+        assert isinstance(lo, int) and isinstance(hi, int) and 0 <= lo <= hi, phase
+        assert lo / 1e6 - 1e-6 <= rm[phase] <= hi / 1e6 + 1e-6, phase
+        assert buckets[bucket_of(lo)] >= 1 and buckets[bucket_of(hi)] >= 1, phase
+    assert rm["gil_wait_count"] >= n  # each request waits at least to start
+    assert 0 <= rm["gil_wait_time_min_us"] <= rm["gil_wait_time_max_us"]
+    assert sum(rm["status_%dxx" % i] for i in range(1, 6)) == n
+    for old in ("cpu_user", "cpu_system", ""):
+        assert rm[old + "_time" if old else "cpu_time"] == \
+            rm[old + "_utilization" if old else "cpu_utilization"]
+
+
+def test_request_metrics_histograms_embedded(srv):
+    new_window(srv, "/misc")
+    assert srv.get("/env").status == 200
+    assert get_json(srv, "/misc/echo", method="POST", body=b"x" * 1000)["length"] == 1000
+    slow = get_json(srv, "/misc/sleep?0.3")
+    time.sleep(SETTLE)
+    got = get_json(srv, "/misc/metrics")
+    check_window(got, hop=False)
+    rm = got["req"]
+    # the drain before, /env, the POST and the slow one
+    assert rm["request_count"] == 4 and rm["status_2xx"] == 4
+    assert rm["request_threads_maximum"] == 8
+    assert rm["input_bytes"] == 1000 and rm["input_reads"] >= 1
+    assert rm["output_bytes"] > 0 and rm["output_writes"] >= 4
+    # the slow request: alone from 256 ms on (entry 32 and up), in the entry of its duration
+    app = rm["application_time_buckets"]
+    assert rm["application_time_max_us"] >= 300000
+    assert sum(app[bucket_of(256000):]) == 1, app
+    assert app[bucket_of(rm["application_time_max_us"])] == 1, app
+    assert sum(app[:bucket_of(256000)]) == 3, app
+    assert rm["request_threads_max_duration"][slow["thread_id"] - 1] >= 0.3
+    assert rm["request_threads_busy_time"][slow["thread_id"] - 1] >= 0.3
+    assert rm["request_time_max_us"] >= rm["application_time_max_us"]
+
+
+def test_request_metrics_histograms_daemon(srv):
+    new_window(srv, "/dmisc")
+    for _ in range(2):
+        assert srv.get("/dmisc/x").status == 200
+    slow = get_json(srv, "/dmisc/sleep?0.2")
+    time.sleep(SETTLE)
+    got = get_json(srv, "/dmisc/metrics")
+    assert got["pid"] in group_pids(srv, "dm")
+    check_window(got, hop=True)
+    rm = got["req"]
+    assert rm["request_count"] == 4
+    assert rm["request_threads_maximum"] == 3
+    assert rm["request_threads_started"] <= 3
+    app = rm["application_time_buckets"]
+    assert sum(app[bucket_of(200000):]) == 1, app
+    assert rm["request_threads_max_duration"][slow["thread_id"] - 1] >= 0.2
+
+
+def test_request_metrics_request_in_flight(srv):
+    """A request running across a drain: its time before the drain is in the first window, the
+    rest in the next, where it completes."""
+    new_window(srv, "/misc")
+    done = {}
+    t = threading.Thread(target=lambda: done.update(get_json(srv, "/misc/sleep?0.8")))
+    t.start()
+    time.sleep(0.4)
+    first = get_json(srv, "/misc/metrics")
+    t.join(5)
+    time.sleep(SETTLE)
+    second = get_json(srv, "/misc/metrics")
+    slot = done["thread_id"] - 1
+    rm1, rm2 = first["req"], second["req"]
+    check_window(first, hop=False)
+    check_window(second, hop=False)
+    assert rm1["request_threads_completed"][slot] == 0
+    assert 0.3 <= rm1["request_threads_current_elapsed"][slot] < 0.8
+    assert 0.3 <= rm1["request_threads_busy_time"][slot] < 0.8
+    assert rm2["request_threads_completed"][slot] == 1
+    assert rm2["request_threads_current_elapsed"][slot] == 0.0
+    assert rm2["request_threads_max_duration"][slot] >= 0.8
+    assert rm1["request_threads_busy_time"][slot] + rm2["request_threads_busy_time"][slot] \
+        == pytest.approx(rm2["request_threads_max_duration"][slot], abs=0.002)
 
 
 # ---- environ keys of issue 7 ----------------------------------------------------------------

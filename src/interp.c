@@ -90,8 +90,13 @@ static void remember_tstate(int index, PyThreadState *ts)
 
 _Thread_local pyhost_interp *pyhost_current_interp;
 
+/* How deep this thread is between pyhost_interp_enter() and pyhost_interp_leave(); each enter
+ * needs its leave, as pyhost_python_fini() does nothing on a thread that is inside Python. */
+static _Thread_local int tls_entered;
+
 PyThreadState *pyhost_interp_enter(pyhost_interp *interp)
 {
+    tls_entered++;
     pyhost_current_interp = interp;
     PyThreadState *ts = interp->index < tls_count ? tls_states[interp->index] : NULL;
     if (!ts) {
@@ -106,6 +111,7 @@ void pyhost_interp_leave(PyThreadState *ts)
 {
     (void)ts;
     PyEval_SaveThread();
+    tls_entered--;
 }
 
 /* ---- per-interpreter set-up -------------------------------------------------------------- */
@@ -433,14 +439,14 @@ static pyhost_interp *get(const char *name, const char *group, int own_gil)
     pyhost_interp_enter(main_interp);
     ts = create_sub(interp->mode, pyhost_proc.server, name);
     if (!ts) {
-        PyEval_SaveThread();
+        pyhost_interp_leave(ts);
         apr_thread_mutex_unlock(create_lock);
         return NULL;
     }
     interp->istate = PyThreadState_GetInterpreter(ts);
     remember_tstate(interp->index, ts);
     if (setup_interp(interp, &set) < 0) {
-        PyEval_SaveThread();
+        pyhost_interp_leave(ts);
         apr_thread_mutex_unlock(create_lock);
         return NULL;
     }
@@ -448,7 +454,7 @@ static pyhost_interp *get(const char *name, const char *group, int own_gil)
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, pyhost_proc.server,
                      "Python interpreter '%s' created with its own GIL", name);
     }
-    PyEval_SaveThread();
+    pyhost_interp_leave(ts);
 
     apr_thread_mutex_lock(table_lock);
     APR_ARRAY_PUSH(interp_list, pyhost_interp *) = interp;
@@ -644,6 +650,13 @@ void pyhost_python_fini(const char *shutdown_reason)
     PyThreadState *ts_main;
     int i;
     if (!python_ready) {
+        return;
+    }
+    if (tls_entered) {
+        /* This thread is inside Python: prefork runs pchild's cleanups from its SIGTERM
+         * handler, which can interrupt a request. Entering Python again here would wait
+         * forever for the GIL that request holds, or (WSGIDestroyInterpreter On) end an
+         * interpreter under a running frame, which aborts; the process exits as it is. */
         return;
     }
     python_ready = 0;

@@ -104,7 +104,9 @@ static void child_init(apr_pool_t *pchild, server_rec *s)
     }
     if (pyhost_python_init(pchild, s) == 0) {
         pyhost_import_scripts("");
-        apr_pool_cleanup_register(pchild, NULL, child_exit, apr_pool_cleanup_null);
+        /* A pre-cleanup: apr_pool_destroy() destroys pchild's sub pools, which hold the
+         * interpreter records that pyhost_python_fini() reads, before its ordinary cleanups. */
+        apr_pool_pre_cleanup_register(pchild, NULL, child_exit);
     }
 }
 

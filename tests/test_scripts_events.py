@@ -1109,6 +1109,10 @@ def test_process_stopping_destroy_interpreter_off_server_metrics_case(apache):
     assert len(mine[0]["workers"]) == sm["thread_limit"]
     assert WORKER_KEYS <= set(mine[0]["workers"][0])
     statuses = [w["status"] for w in mine[0]["workers"]]
+    # Let the worker that reads our connection's close go idle first: the event MPM's
+    # ungraceful stop (close_worker_sockets) can read a busy worker's socket while the
+    # listener frees its pool, a crash of httpd's own (it happens without this module too).
+    time.sleep(0.5)
     a.mark_log()
     a.signal(signal.SIGTERM)
     assert a.proc.wait(20) == 0
@@ -1120,6 +1124,72 @@ def test_process_stopping_destroy_interpreter_off_server_metrics_case(apache):
     # mod_status letters: this request's worker was writing ('W'), idle ones ready ('_')
     assert statuses.count("W") == 1, statuses
     assert "_" in statuses, statuses
+
+
+BUSY_APP = STOP_APP + r'''
+import time
+_app = application
+
+def application(environ, start_response):
+    how = environ.get('QUERY_STRING')
+    if how in ('spin', 'sleep'):
+        open(os.path.join(OUT, 'running-%d' % os.getpid()), 'w').close()
+        end = time.time() + 10
+        while time.time() < end:
+            if how == 'sleep':
+                time.sleep(0.1)  # without the GIL
+    return _app(environ, start_response)
+'''
+
+PREFORK_ONE = """
+StartServers 1
+ServerLimit 1
+MaxRequestWorkers 1
+MinSpareServers 1
+MaxSpareServers 1
+"""
+
+
+@pytest.mark.parametrize("destroy", ["On", "Off"])
+@pytest.mark.parametrize("how", ["idle", "spin", "sleep"])
+def test_prefork_sigterm_idle_or_during_a_request(apache, how, destroy):
+    # prefork runs the child's cleanups from its SIGTERM handler, on top of any request it
+    # interrupts: entering Python there waited forever for the GIL that request holds (the
+    # child was killed after 10 seconds) or ended an interpreter under a running frame
+    # (abort). Such a child now exits without its shutdown callbacks; an idle one runs them.
+    a = apache("""
+        WSGIDestroyInterpreter %s
+        WSGIScriptAlias /busy @ROOT@/busy.wsgi
+    """ % destroy, mpm="prefork", mpm_config=PREFORK_ONE, files={"busy.wsgi": BUSY_APP},
+        start=False)
+    make_out(a)
+    a.start()
+    pid = get_json(a, "/busy")["pid"]  # the child made its sub interpreter
+
+    def busy():
+        try:
+            a.get("/busy?" + how, timeout=20)
+        except OSError:
+            pass  # the child goes away under the request
+
+    t = threading.Thread(target=busy, daemon=True)
+    if how != "idle":
+        t.start()
+        assert wait_for(lambda: os.path.exists(a.path("out/running-%d" % pid)), 10)
+    a.mark_log()
+    began = time.time()
+    a.signal(signal.SIGTERM)
+    assert a.proc.wait(20) == 0
+    took = time.time() - began
+    log = a.new_log()
+    assert not re.search(r"exit signal|still did not exit|Fatal Python error", log), log
+    assert took < 5, (took, log)
+    assert not alive(pid)
+    if how == "idle":
+        seen = read_json(a.path("out/stopping-%d" % pid), timeout=1)
+        assert seen == ["process_stopping", {"shutdown_reason": "shutdown_signal"}], log
+    else:
+        t.join(20)
 
 
 def test_verbose_debugging_accepted(apache):

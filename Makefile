@@ -7,6 +7,7 @@
 #   make test-trixie    the suite with Debian 13's Python 3.13 in a debootstrap chroot (root)
 #   make test-sid       the same with Debian unstable's Python 3.14
 #   make test-ft        the same with a free-threaded Python 3.13 built in the Debian 13 chroot
+#   make leak-check     memory lost per request under valgrind, embedded and daemon mode
 #   make bench          throughput against static files and mod_wsgi 4.9.4 (bench/bench.py)
 #   make bench-gil      shared GIL against the own-GIL pool (Python 3.12+; see bench-gil-trixie)
 PYTHON ?= /usr/bin/python3
@@ -34,7 +35,7 @@ SRC := $(sort $(wildcard src/*.c))
 OBJ := $(patsubst src/%.c,$(BUILD)/%.o,$(SRC))
 
 .PHONY: all install test run clean format check-format deps bench bench-gil bench-gil-trixie \
-    test-trixie test-sid test-ft test-matrix
+    test-trixie test-sid test-ft test-matrix leak-check
 
 all: mod_pyhost.so
 
@@ -82,6 +83,9 @@ test-ft:
 	tools/chroot-test trixie-ft PYTEST_ARGS='$(PYTEST_ARGS)'
 
 test-matrix: test-trixie test-sid test-ft
+
+leak-check: deps all
+	tools/leak-check mod_pyhost.so
 
 BENCH_DEBS := wrk libapache2-mod-wsgi-py3
 bench: deps all

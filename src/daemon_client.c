@@ -13,6 +13,8 @@
 #include "http_log.h"
 #include "http_protocol.h"
 #include "http_request.h"
+#include "ap_mpm.h"
+#include "scoreboard.h"
 #include "util_filter.h"
 #include "apr_strings.h"
 
@@ -120,6 +122,15 @@ static void set_timeout(int fd, int which, apr_interval_time_t t)
 
 /* Connects within connect-timeout: a full backlog or a missing socket (the group restarting)
  * is tried again until then. Returns 0 or an errno value. */
+/* Whether this Apache child belongs to a generation that a restart has replaced: the
+ * daemon groups of its configuration have stopped and their sockets are gone. */
+static int superseded(void)
+{
+    ap_generation_t mine = 0;
+    return ap_mpm_query(AP_MPMQ_GENERATION, &mine) == APR_SUCCESS && ap_scoreboard_image &&
+           ap_scoreboard_image->global->running_generation != mine;
+}
+
 static int conn_open(aconn *c, const pyhost_group *g)
 {
     apr_time_t until = apr_time_now() + g->connect_timeout;
@@ -146,6 +157,9 @@ static int conn_open(aconn *c, const pyhost_group *g)
         close(fd);
         if (err != EAGAIN && err != ENOENT && err != ECONNREFUSED && err != EINTR) {
             return err;
+        }
+        if (err == ENOENT && superseded()) {
+            return ESTALE; /* its group's socket went with its generation: no use waiting */
         }
         if (apr_time_now() >= until) {
             return err;
@@ -696,6 +710,14 @@ int pyhost_daemon_hop(pyhost_route *rt)
         int err;
         if (c->fd < 0) {
             err = conn_open(c, g);
+            if (err == ESTALE) {
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                              "daemon group '%s' of this Apache process's configuration has "
+                              "stopped: Apache was restarted and this process, of the previous "
+                              "generation, took the request as it was finishing",
+                              g->name);
+                return HTTP_SERVICE_UNAVAILABLE;
+            }
             if (err) {
                 ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
                               "no process of daemon group '%s' accepted a connection within "

@@ -481,19 +481,53 @@ def test_graceful_restart_replaces_daemons(apache):
         WSGIDaemonProcess gr processes=2 threads=2 display-name=%{GROUP}
         WSGIScriptAlias /gr @ROOT@/app.wsgi process-group=gr
     """, files={"app.wsgi": APP})
-    old = wait_pids(a, "gr", 2)
+    old = set(wait_pids(a, "gr", 2))
     assert len(old) == 2
     assert pid_of(a, "gr") in old
+    old_children = set(a.session_pids()) - set(old) - {a.proc.pid}
     a.graceful()
     new = wait_pids(a, "gr", 2, exclude=old, timeout=15)
     assert len(new) == 2, a.error_log()[-3000:]
+    # the old generation's Apache children go too (one that still takes a request as it
+    # finishes answers 503: test_request_of_a_replaced_generation_gets_503_at_once)
     deadline = time.time() + 10
-    while any(alive(p) for p in old) and time.time() < deadline:
+    while any(alive(p) for p in old | old_children) and time.time() < deadline:
         time.sleep(0.05)
-    assert not any(alive(p) for p in old)
+    assert not any(alive(p) for p in old | old_children)
     for _ in range(10):
         assert pid_of(a, "gr") in new
     assert a.proc.poll() is None
+
+
+def test_request_of_a_replaced_generation_gets_503_at_once(apache):
+    """A request that an Apache child of the old generation reaches the daemon hop with after a
+    graceful restart: its group's socket is gone with that generation, so 503 at once with a
+    line that says why, not connect-timeout's wait."""
+    a = apache("""
+        WSGIDaemonProcess gen threads=2 display-name=%{GROUP}
+        WSGIScriptAlias /gen @ROOT@/app.wsgi process-group=gen
+        <Location /gen/slow>
+            WSGIAccessScript @ROOT@/slow_access.py
+        </Location>
+    """, files={"app.wsgi": APP, "slow_access.py":
+                "import time\ndef allow_access(environ, host):\n    time.sleep(2)\n"
+                "    return True\n"})
+    old = wait_pids(a, "gen", 1)
+    out = {}
+    t = threading.Thread(target=lambda: out.update(r=a.get("/gen/slow", timeout=40),
+                                                   t=time.time()))
+    t.start()
+    time.sleep(0.5)
+    a.mark_log()
+    a.graceful()
+    t.join(40)
+    assert out["r"].status == 503, out["r"]
+    assert a.wait_log(r"daemon group 'gen' of this Apache process's configuration has stopped: "
+                      r"Apache was restarted and this process, of the previous generation, took "
+                      r"the request as it was finishing"), a.new_log()
+    assert not re.search(r"connect-timeout", a.new_log())
+    new = wait_pids(a, "gen", 1, exclude=old, timeout=15)
+    assert new and pid_of(a, "gen") in new
 
 
 def test_stop_leaves_no_process_and_no_socket_and_runs_shutdown_callbacks(apache):

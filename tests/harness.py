@@ -22,6 +22,16 @@ APACHE = os.environ.get("APACHE_BIN", "/usr/sbin/apache2")
 RUN_USER = "www-data"
 
 
+# prefork with exactly one child: every request of a test is served by the same process
+PREFORK_ONE = """
+StartServers 1
+ServerLimit 1
+MaxRequestWorkers 1
+MinSpareServers 1
+MaxSpareServers 1
+"""
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -25,7 +25,7 @@ import time
 import pytest
 
 from apps import framework_files
-from harness import alive, group_pids, make_out
+from harness import PREFORK_ONE, alive, group_pids, make_out
 
 APP = r'''
 import builtins, hashlib, json, os, signal, sys, time
@@ -225,14 +225,6 @@ WSGIScriptAlias /override @ROOT@/app.wsgi process-group=side1
 </Location>
 WSGIScriptAlias /flask @ROOT@/flaskapp.wsgi process-group=fw
 WSGIScriptAlias /django @ROOT@/djangoapp.wsgi process-group=fw
-"""
-
-PREFORK_ONE = """
-StartServers 1
-ServerLimit 1
-MaxRequestWorkers 1
-MinSpareServers 1
-MaxSpareServers 1
 """
 
 WWW_UID = pwd.getpwnam("www-data").pw_uid

@@ -15,15 +15,7 @@ import time
 import pytest
 
 from apps import framework_files
-from harness import require_module
-
-PREFORK_ONE = """
-StartServers 1
-ServerLimit 1
-MaxRequestWorkers 1
-MinSpareServers 1
-MaxSpareServers 1
-"""
+from harness import PREFORK_ONE, require_module
 
 EVENT_ONE = """
 StartServers 1

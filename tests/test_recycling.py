@@ -4,8 +4,6 @@ import signal
 import threading
 import time
 
-import pytest
-
 PID_APP = """
 import os, time
 

@@ -24,7 +24,7 @@ import uuid
 
 import pytest
 
-from harness import APACHE, alive, group_pids, make_out
+from harness import APACHE, PREFORK_ONE, alive, group_pids, make_out
 
 EVENT_ONE = """
 StartServers 1
@@ -1140,14 +1140,6 @@ def application(environ, start_response):
                 time.sleep(0.1)  # without the GIL
     return _app(environ, start_response)
 '''
-
-PREFORK_ONE = """
-StartServers 1
-ServerLimit 1
-MaxRequestWorkers 1
-MinSpareServers 1
-MaxSpareServers 1
-"""
 
 
 @pytest.mark.parametrize("destroy", ["On", "Off"])

@@ -31,7 +31,7 @@ static const char *global_only(cmd_parms *cmd)
     return ap_check_cmd_context(cmd, GLOBAL_ONLY);
 }
 
-const char *pyhost_parse_on_off(cmd_parms *cmd, const char *word, const char *value, int *out)
+static const char *parse_on_off(cmd_parms *cmd, const char *word, const char *value, int *out)
 {
     if (!strcasecmp(value, "On")) {
         *out = 1;
@@ -219,7 +219,7 @@ static const char *check_group_option(cmd_parms *cmd, const char *option, const 
     return NULL;
 }
 
-const char *pyhost_parse_target_opts(cmd_parms *cmd, const char **args, pyhost_target_opts *o,
+static const char *parse_target_opts(cmd_parms *cmd, const char **args, pyhost_target_opts *o,
                                      int allow_callable)
 {
     const char *word, *value, *err;
@@ -250,8 +250,7 @@ const char *pyhost_parse_target_opts(cmd_parms *cmd, const char **args, pyhost_t
             o->callable_object = value;
         }
         else if (!strncmp(word, "pass-authorization=", 19)) {
-            if ((err = pyhost_parse_on_off(cmd, "pass-authorization", value,
-                                           &o->pass_authorization))) {
+            if ((err = parse_on_off(cmd, "pass-authorization", value, &o->pass_authorization))) {
                 return err;
             }
         }
@@ -300,7 +299,7 @@ static const char *cmd_script_alias(cmd_parms *cmd, void *mconfig, const char *a
         return apr_psprintf(cmd->pool, "%s: needs a %s and a script path", cmd->cmd->name,
                             is_match ? "regular expression" : "URL path");
     }
-    if ((err = pyhost_parse_target_opts(cmd, &args, &a.opts, 1))) {
+    if ((err = parse_target_opts(cmd, &args, &a.opts, 1))) {
         return err;
     }
     if (is_match) {
@@ -328,7 +327,7 @@ static const char *cmd_handler_script(cmd_parms *cmd, void *mconfig, const char 
         return apr_psprintf(cmd->pool, "%s: needs a handler name and a script path",
                             cmd->cmd->name);
     }
-    if ((err = pyhost_parse_target_opts(cmd, &args, &h->opts, 0))) {
+    if ((err = parse_target_opts(cmd, &args, &h->opts, 0))) {
         return err;
     }
     if (!d->handler_scripts) {

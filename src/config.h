@@ -218,14 +218,10 @@ static inline int pyhost_flag(int value, int dflt)
 /* Daemon groups. */
 pyhost_group *pyhost_group_find(const char *name);
 const char *pyhost_parse_daemon_process(cmd_parms *cmd, void *mconfig, const char *args);
-const char *pyhost_daemon_option_list(void);
 
 /* Shared parsing helpers (config.c). pyhost_getword_option reads the next word of a
  * directive's options as name=value, the value unquoted ('...' or "..." may hold spaces). */
 const char *pyhost_getword_option(apr_pool_t *p, const char **line);
-const char *pyhost_parse_target_opts(cmd_parms *cmd, const char **args, pyhost_target_opts *o,
-                                     int allow_callable);
-const char *pyhost_parse_on_off(cmd_parms *cmd, const char *word, const char *value, int *out);
 
 /* What applies to one interpreter, resolved from the top level and the
  * <WSGIInterpreterOptions> blocks (interp_options.c). */
@@ -240,8 +236,6 @@ typedef struct {
 
 void pyhost_interp_settings_for(const char *process_group, const char *application_group,
                                 pyhost_interp_settings *s, apr_pool_t *p);
-/* Whether the processes of process_group run free-threaded. */
-int pyhost_free_threading(const char *process_group);
 /* Warns once at start-up about what this Python build cannot do. */
 void pyhost_interp_options_check(server_rec *s);
 

@@ -240,7 +240,7 @@ static const opt_def options[] = {
     {"interpreters", OPT_INT, OFF(interpreters), 1, 64, NULL},
     {NULL, 0, 0, 0, 0, NULL}};
 
-const char *pyhost_daemon_option_list(void)
+static const char *daemon_option_list(void)
 {
     static char list[1024];
     const opt_def *o;
@@ -416,7 +416,7 @@ const char *pyhost_parse_daemon_process(cmd_parms *cmd, void *mconfig, const cha
         if (!o->name) {
             return apr_psprintf(cmd->pool,
                                 "WSGIDaemonProcess %s: unknown option '%s' (options: %s)", name,
-                                word, pyhost_daemon_option_list());
+                                word, daemon_option_list());
         }
         if (!eq || !eq[1]) {
             return apr_psprintf(cmd->pool, "WSGIDaemonProcess %s: option '%s' needs a value", name,

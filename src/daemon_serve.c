@@ -948,11 +948,6 @@ apr_time_t pyhost_serve_activity(void)
     return __atomic_load_n(&sv.activity, __ATOMIC_RELAXED);
 }
 
-apr_uint64_t pyhost_serve_completed(void)
-{
-    return __atomic_load_n(&sv.completed, __ATOMIC_SEQ_CST);
-}
-
 apr_time_t pyhost_serve_first_request(void)
 {
     return sv.first_request;

@@ -38,8 +38,7 @@ void pyhost_serve_interrupted(int i, apr_time_t when);
 
 /* Last request activity (a request starting or ending, body read, response written). */
 apr_time_t pyhost_serve_activity(void);
-/* Requests completed, and when the first one arrived (0: none yet). */
-apr_uint64_t pyhost_serve_completed(void);
+/* When the first request arrived (0: none yet). */
 apr_time_t pyhost_serve_first_request(void);
 
 /* Answers worker i's request with status and drops its connection: the thread is stuck. */

@@ -176,6 +176,20 @@ static int set_switch_interval(double seconds)
     return r ? 0 : -1;
 }
 
+/* Whether Python refuses, in a sub interpreter of this mode, extensions that do not declare
+ * support for it: with its own GIL, and always on a free-threaded build (which allows no
+ * other kind of sub interpreter). */
+static int strict_extensions(pyhost_gil_mode mode)
+{
+#ifdef Py_GIL_DISABLED
+    /* a free-threaded build refuses any sub interpreter open to single-phase extensions */
+    (void)mode;
+    return 1;
+#else
+    return mode == PYHOST_GIL_OWN;
+#endif
+}
+
 /* The set-up of an interpreter, with its thread state attached. */
 static int setup_interp(pyhost_interp *interp, const pyhost_interp_settings *set)
 {
@@ -209,7 +223,8 @@ static int setup_interp(pyhost_interp *interp, const pyhost_interp_settings *set
                        "interpreter shares the GIL, whose switch interval is the process's",
                        seconds, interp->group);
     }
-    if (pyhost_interp_strict_extensions(interp) && pyhost_preflight_install(interp->module) < 0) {
+    if (interp->name[0] && strict_extensions(interp->mode) &&
+        pyhost_preflight_install(interp->module) < 0) {
         goto fail;
     }
     for (i = 0; i < set->python_paths->nelts; i++) {
@@ -347,22 +362,6 @@ int pyhost_python_init(apr_pool_t *p, server_rec *s)
 
 /* ---- sub interpreters -------------------------------------------------------------------- */
 
-static int strict_extensions(pyhost_gil_mode mode)
-{
-#ifdef Py_GIL_DISABLED
-    /* a free-threaded build refuses any sub interpreter open to single-phase extensions */
-    (void)mode;
-    return 1;
-#else
-    return mode == PYHOST_GIL_OWN;
-#endif
-}
-
-int pyhost_interp_strict_extensions(const pyhost_interp *interp)
-{
-    return interp->name[0] != '\0' && strict_extensions(interp->mode);
-}
-
 /* Creates a sub interpreter; the calling thread has the main interpreter attached and, on
  * success, has the new interpreter attached instead. */
 static PyThreadState *create_sub(pyhost_gil_mode mode, server_rec *s, const char *name)
@@ -469,7 +468,9 @@ pyhost_interp *pyhost_interp_get(const char *name)
     return get(name, name, 0);
 }
 
-pyhost_interp *pyhost_interp_pooled(const char *group, int member, int size)
+/* An interpreter pool (WSGIDaemonProcess interpreters=N): member m of N of the interpreters
+ * serving application group group, each but the main interpreter with its own GIL. */
+static pyhost_interp *pooled(const char *group, int member, int size)
 {
     char name[512];
     if (size <= 1 || !*group) {
@@ -495,7 +496,7 @@ pyhost_interp *pyhost_interp_pick(const char *group, int size, int hint)
         size = 1; /* the main interpreter (%{GLOBAL}) is never pooled */
     }
     for (i = 0; i < size; i++) {
-        members[i] = pyhost_interp_pooled(group, i, size);
+        members[i] = pooled(group, i, size);
         if (!members[i]) {
             return NULL;
         }
@@ -532,7 +533,7 @@ void pyhost_import_scripts(const char *process_group)
             continue;
         }
         for (m = 0; m < (size > 1 && *sc->application_group ? size : 1); m++) {
-            pyhost_interp *interp = pyhost_interp_pooled(sc->application_group, m, size);
+            pyhost_interp *interp = pooled(sc->application_group, m, size);
             PyThreadState *ts;
             PyObject *module;
             if (!interp) {

@@ -54,9 +54,6 @@ int pyhost_python_ready(void);
  * attached. NULL (and a log line) when it cannot be created. */
 pyhost_interp *pyhost_interp_get(const char *name);
 
-/* An interpreter pool (WSGIDaemonProcess interpreters=N): member m of N of the interpreters
- * serving application group group, each but the main interpreter with its own GIL. */
-pyhost_interp *pyhost_interp_pooled(const char *group, int member, int size);
 /* The least busy member of group's pool of size interpreters, from member hint % size on;
  * counted busy until pyhost_interp_done(). NULL if a member cannot be created. */
 pyhost_interp *pyhost_interp_pick(const char *group, int size, int hint);
@@ -83,11 +80,6 @@ void pyhost_interp_signal(int signum);
 /* An ImportError of an extension that cannot be loaded in this sub interpreter: one log line
  * naming the module, the interpreter and the fix. */
 void pyhost_explain_import_error(const pyhost_logctx *lc, PyObject *exc);
-/* Whether Python refuses, in this interpreter, extensions that do not declare support for
- * it: sub interpreters with their own GIL, and every sub interpreter of a free-threaded
- * build (which allows no other kind). */
-int pyhost_interp_strict_extensions(const pyhost_interp *interp);
-
 /* In such an interpreter: refuse those extensions before Python runs their initialisation
  * (preflight.c). */
 int pyhost_preflight_install(PyObject *module);

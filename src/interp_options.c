@@ -222,7 +222,7 @@ static int scalar(const char *pg, const char *ag, size_t offset, int dflt)
     return value;
 }
 
-int pyhost_free_threading(const char *process_group)
+static int free_threading(const char *process_group)
 {
     int i, best = -1, value = 0;
     for (i = 0; i < pyhost_g.interp_options->nelts; i++) {
@@ -275,7 +275,7 @@ void pyhost_interp_settings_for(const char *pg, const char *ag, pyhost_interp_se
             }
         }
     }
-    if (pyhost_free_threading(pg)) {
+    if (free_threading(pg)) {
         s->mode = PYHOST_GIL_FREE;
     }
     else if (*ag && PY_VERSION_HEX >= 0x030C0000 &&

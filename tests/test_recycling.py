@@ -112,6 +112,44 @@ def test_maximum_requests_recycles_without_failure(apache):
     assert a.wait_log(r"daemon process \d+ of group 'mr': restarting: maximum-requests \(5\) reached")
 
 
+def test_graceful_recycle_of_a_never_idle_process_ends_with_its_running_requests(apache):
+    """Six clients keep both threads busy (a queue waits), so the process is never idle. A
+    graceful recycle (SIGUSR1) takes requests only until those running when it began have
+    ended, then the replacement serves: well before graceful-timeout (15 s), and nothing
+    fails."""
+    a = apache("""
+        WSGIDaemonProcess busy threads=2 graceful-timeout=15 display-name=%{GROUP}
+        WSGIScriptAlias /pid @ROOT@/pid.wsgi process-group=busy
+    """, files={"pid.wsgi": PID_APP})
+    old = pid_of(a.get("/pid"))
+    seen, stop = [], threading.Event()
+
+    def client():
+        conn = a.connection(timeout=20)
+        while not stop.is_set():
+            conn.request("GET", "/pid?sleep=0.05")
+            r = conn.getresponse()
+            seen.append((r.status, r.read(), time.time()))
+
+    threads = [threading.Thread(target=client) for _ in range(6)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    signalled = time.time()
+    os.kill(old, signal.SIGUSR1)
+    deadline = signalled + 12
+    while time.time() < deadline and not any(
+            st == 200 and int(body) != old for st, body, _ in list(seen)):
+        time.sleep(0.05)
+    stop.set()
+    for t in threads:
+        t.join(20)
+    assert all(st == 200 for st, _, _ in seen), [x for x in seen if x[0] != 200][:3]
+    new = [when for st, body, when in seen if int(body) != old]
+    assert new, "no request reached a new process within 12 s"
+    assert new[0] - signalled < 5, new[0] - signalled
+
+
 def test_maximum_requests_under_steady_load_and_sigusr1_lose_nothing(apache):
     """A bounded stream of requests across several recycles and a SIGUSR1: zero failures."""
     a = apache("""

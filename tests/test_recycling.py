@@ -354,8 +354,8 @@ def test_graceful_timeout_bounds_the_drain(apache):
         WSGIScriptAlias /app @ROOT@/app.wsgi process-group=gt
     """, files={"app.wsgi": PID_APP})
     first = pid_of(a.get("/app"))
-    t = threading.Thread(target=lambda: a.get("/app?sleep=20", timeout=30))
-    t.daemon = True
+    out = {}
+    t = threading.Thread(target=lambda: out.update(r=a.get("/app?sleep=20", timeout=30)))
     t.start()
     time.sleep(0.2)
     start = time.time()
@@ -364,6 +364,10 @@ def test_graceful_timeout_bounds_the_drain(apache):
                     open("/proc/%d/stat" % first).read().split()[2] == "Z", 6)
     assert gone
     assert time.time() - start < 4
+    # the request it was still running ended with the process: a 502 that says so
+    t.join(15)
+    assert out["r"].status == 502, out
+    assert a.wait_log(r"daemon process %d of group 'gt' died while handling the request" % first)
 
 
 def test_restart_interval(apache):

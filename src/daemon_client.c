@@ -605,7 +605,8 @@ static int relay(response *x, int *retry)
                 return OK;
             }
             APR_BRIGADE_INSERT_TAIL(x->bb, apr_bucket_eos_create(r->connection->bucket_alloc));
-            pass(x, 0);
+            pyhost_pass_last(r, x->bb);
+            x->buffered = 0;
             return OK;
         default:
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s sent an unknown frame %d",

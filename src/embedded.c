@@ -91,6 +91,15 @@ static apr_status_t pass(embedded_io *e)
     return rv;
 }
 
+static apr_status_t pass_last(embedded_io *e)
+{
+    apr_status_t rv = pyhost_pass_last(e->r, e->out);
+    if (rv == APR_SUCCESS && e->r->connection->aborted) {
+        rv = APR_ECONNABORTED;
+    }
+    return rv;
+}
+
 static apr_status_t em_write(pyhost_io *io, const char *data, apr_size_t len, int flags)
 {
     embedded_io *e = (embedded_io *)io;
@@ -100,8 +109,9 @@ static apr_status_t em_write(pyhost_io *io, const char *data, apr_size_t len, in
     }
     if (flags & PYHOST_OUT_LAST) {
         APR_BRIGADE_INSERT_TAIL(e->out, apr_bucket_eos_create(ba));
+        return pass_last(e);
     }
-    else if (flags & PYHOST_OUT_FLUSH) {
+    if (flags & PYHOST_OUT_FLUSH) {
         APR_BRIGADE_INSERT_TAIL(e->out, apr_bucket_flush_create(ba));
     }
     return pass(e);
@@ -118,7 +128,7 @@ static apr_status_t em_sendfile(pyhost_io *io, int fd, apr_off_t offset, apr_off
     }
     pyhost_bb_file(r, e->out, own, offset, len, pyhost_flag(d->enable_sendfile, 0));
     APR_BRIGADE_INSERT_TAIL(e->out, apr_bucket_eos_create(r->connection->bucket_alloc));
-    return pass(e);
+    return pass_last(e);
 }
 
 static void em_abort(pyhost_io *io)

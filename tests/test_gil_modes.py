@@ -4,7 +4,6 @@ the interpreter pool and the preflight message.
 The module is built for the Python that runs this suite (make test uses one PYTHON for both),
 so sys.version_info here tells what the module can do.
 """
-import os
 import sys
 import sysconfig
 import threading
@@ -37,11 +36,14 @@ def application(environ, start_response):
     q = environ.get('QUERY_STRING', '')
     work = None
     if q.startswith('work='):
+        # the loop notes each millisecond in which it made progress
         t0, c0 = time.monotonic(), time.thread_time()
-        n = 0
-        for _ in range(int(q[5:])):
-            n += 1
-        work = [t0, time.monotonic(), time.thread_time() - c0]
+        n, ms = 0, set()
+        for _ in range(int(q[5:]) // 2000):
+            for _ in range(2000):
+                n += 1
+            ms.add(int(time.monotonic() * 1000))
+        work = [t0, time.monotonic(), time.thread_time() - c0, sorted(ms)]
     out = {'interp': current(), 'group': mod_wsgi.application_group,
            'switch': sys.getswitchinterval(), 'path': sys.path[:4],
            'gil': getattr(sys, '_is_gil_enabled', lambda: True)(), 'work': work,
@@ -119,8 +121,8 @@ def test_free_threaded_threads_of_one_interpreter_run_in_parallel(apache):
         </WSGIInterpreterOptions>
         WSGIScriptAlias /a @ROOT@/info.wsgi process-group=ft application-group=%{GLOBAL}
     """, files={"info.wsgi": INFO_APP})
-    together = runnable_together(a, "/a", "/a")
-    assert together > 0.85, together
+    together = best_of_three(a, "/a", "/a")[0]
+    assert together > 0.5, together
 
 
 def test_free_threading_in_application_group_container_is_ignored_with_warning(apache):
@@ -257,26 +259,18 @@ def test_gil_directives_refuse_wrong_configuration(apache, config, message):
 
 # ---- own GILs (Python 3.12+) ------------------------------------------------------------------
 
-def thread_states(pid):
-    """The scheduler state letter of each thread of process pid (R: running or runnable)."""
-    states = []
-    for tid in os.listdir("/proc/%d/task" % pid):
-        try:
-            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
-                states.append(f.read().rsplit(")", 1)[1].split()[0])
-        except OSError:
-            pass
-    return states
-
-
-def runnable_together(a, first, second, with_time=False):
-    """Whether two CPU-bound requests sent at once run side by side: the share of moments,
-    while both are in their work, at which two threads of the daemon are runnable. Under a
-    shared GIL one of the two waits for the GIL, asleep, most of the time; with a GIL each (or
-    none) both stay runnable, however busy the machine's cores are with other work. The work
-    is a count of loop turns, sized so that one request takes about 0.4 CPU seconds.
-    with_time: also how much longer the two took, from the first start to the last end, than
-    one alone (1.0: in parallel, 2.0: one after the other; this depends on idle cores)."""
+def runnable_together(a, first, second):
+    """How far two CPU-bound requests sent at once run side by side: of the milliseconds in
+    which either request's loop made progress, the share in which both did. Under a shared GIL
+    the two take turns, one switch interval (5 ms) at a time, so they share only the moments
+    of a hand-over; with a GIL each (or none) both go on together. The measure comes from the
+    application's own loops: a CPU quota that pauses the whole test for a while does not skew
+    it (a sampler from outside was paused with the rest, in CI), and a busy machine can only
+    lower it. The work is a count of loop turns, sized so that one request takes about 0.4
+    CPU seconds.
+    Returns that share (about 0.15 under a shared GIL, above 0.9 in parallel on idle cores)
+    and how much longer the two took, from the first start to the last end, than one alone
+    (1.0: in parallel, 2.0: one after the other; this too depends on idle cores)."""
     n = 200000
     while n < 10 ** 9:
         r = info(a, first + "?work=%d" % n)
@@ -286,27 +280,36 @@ def runnable_together(a, first, second, with_time=False):
     n = int(n * 0.4 / r["work"][2])
     r = info(a, first + "?work=%d" % n)
     alone = r["work"][1] - r["work"][0]
-    pid = r["pid"]
-    results, samples = [], []
+    results = []
     threads = [threading.Thread(target=lambda p=p: results.append(info(a, p + "?work=%d" % n)))
                for p in (first, second)]
     for t in threads:
         t.start()
-    while any(t.is_alive() for t in threads):
-        samples.append((time.monotonic(), thread_states(pid).count("R")))
-        time.sleep(0.002)
     for t in threads:
         t.join(60)
-    assert len(results) == 2 and {x["pid"] for x in results} == {pid}
-    begin = max(x["work"][0] for x in results)
-    end = min(x["work"][1] for x in results)
-    during = [running for when, running in samples if begin <= when <= end]
-    assert len(during) >= 20, (begin, end, len(samples))
-    together = sum(1 for running in during if running >= 2) / len(during)
-    if not with_time:
-        return together
+    assert len(results) == 2 and {x["pid"] for x in results} == {r["pid"]}
+    one, two = (set(x["work"][3]) for x in results)
+    # only the stretch in which both were in their loops
+    begin = max(min(one), min(two))
+    end = min(max(one), max(two))
+    one = {m for m in one if begin <= m <= end}
+    two = {m for m in two if begin <= m <= end}
+    assert len(one | two) >= 50, (begin, end)
+    together = len(one & two) / len(one | two)
     span = max(x["work"][1] for x in results) - min(x["work"][0] for x in results)
     return together, span / alone
+
+
+def best_of_three(a, first, second):
+    """runnable_together's best of up to three pairs: another process that takes a core for a
+    while can only make a pair look less parallel than it is, never more."""
+    together, ratio = runnable_together(a, first, second)
+    for _ in range(2):
+        if together > 0.5 and ratio < 1.6:
+            break
+        t, r = runnable_together(a, first, second)
+        together, ratio = max(together, t), min(ratio, r)
+    return together, ratio
 
 
 @pytest.mark.skipif(not OWN_GIL, reason="needs Python 3.12+")
@@ -322,14 +325,9 @@ def test_own_gil_interpreters_run_in_parallel(apache):
     """, files={"info.wsgi": INFO_APP})
     assert info(a, "/one")["interp"] != info(a, "/two")["interp"]
     assert a.wait_log(r"Python interpreter 'one' created with its own GIL")
-    together, ratio = runnable_together(a, "/one", "/two", with_time=True)
-    assert together > 0.85, together
-    # the two finish in about the time of one; a busy machine's other work can take a core,
-    # so the best of three pairs counts
-    for _ in range(2):
-        if ratio < 1.6:
-            break
-        ratio = min(ratio, runnable_together(a, "/one", "/two", with_time=True)[1])
+    together, ratio = best_of_three(a, "/one", "/two")
+    assert together > 0.5, together
+    # the two finish in about the time of one
     assert ratio < 1.6, ratio
 
 
@@ -343,8 +341,8 @@ def test_shared_gil_interpreters_do_not(apache):
     """, files={"info.wsgi": INFO_APP})
     info(a, "/one")
     info(a, "/two")
-    together = runnable_together(a, "/one", "/two")
-    assert together < 0.6, together
+    together = runnable_together(a, "/one", "/two")[0]
+    assert together < 0.35, together
 
 
 @pytest.mark.skipif(not OWN_GIL, reason="needs Python 3.12+")
@@ -366,8 +364,8 @@ def test_interpreter_pool_serves_one_app_from_n_interpreters(apache):
         seen |= {r["interp"] for r in results}
         assert {r["group"] for r in results} == {"app"}
     assert len(seen) == 2, seen
-    together = runnable_together(a, "/app", "/app")
-    assert together > 0.85, together
+    together = best_of_three(a, "/app", "/app")[0]
+    assert together > 0.5, together
 
 
 @pytest.mark.skipif(not OWN_GIL, reason="needs Python 3.12+")

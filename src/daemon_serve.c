@@ -744,10 +744,7 @@ static int serve(dconn *c, worker *w, apr_pool_t *p)
         w->req.len = 0;
         pyhost_buf_add(&w->req, c->in.data + c->pos, f.len);
         c->pos += f.len;
-        if (handle_request(c, w, p) < 0) {
-            return -1;
-        }
-        return c->pos == c->in.len ? 0 : -1;
+        return handle_request(c, w, p) < 0 ? -1 : 0;
     }
 }
 
@@ -791,11 +788,18 @@ static void *worker_main(void *arg)
             __atomic_sub_fetch(&sv.busy, 1, __ATOMIC_SEQ_CST);
             continue;
         }
-        __atomic_store_n(&w->phase, PHASE_BUSY, __ATOMIC_SEQ_CST);
-        rv = serve(c, w, p);
-        if (__atomic_exchange_n(&w->phase, PHASE_IDLE, __ATOMIC_SEQ_CST) == PHASE_OLD) {
-            old_done();
-        }
+        /* Apache writes a kept connection's next request as soon as its client has the
+         * response, which can be before this thread has read the last of the body exchange
+         * before it: a request read along with that is served at once (epoll would not
+         * report it), unless the process is stopping (conn_idle says GOODBYE to it). */
+        do {
+            __atomic_store_n(&w->phase, PHASE_BUSY, __ATOMIC_SEQ_CST);
+            rv = serve(c, w, p);
+            if (__atomic_exchange_n(&w->phase, PHASE_IDLE, __ATOMIC_SEQ_CST) == PHASE_OLD) {
+                old_done();
+            }
+            apr_pool_clear(p);
+        } while (rv == 0 && c->pos < c->in.len && !__atomic_load_n(&sv.stopping, __ATOMIC_SEQ_CST));
         if (rv < 0) {
             epoll_ctl(sv.epfd, EPOLL_CTL_DEL, c->fd, NULL);
             conn_close(c);
@@ -806,7 +810,6 @@ static void *worker_main(void *arg)
         if (!__atomic_sub_fetch(&sv.busy, 1, __ATOMIC_SEQ_CST)) {
             pyhost_daemon_idle();
         }
-        apr_pool_clear(p);
     }
     apr_pool_destroy(p);
     return NULL;

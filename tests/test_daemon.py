@@ -709,7 +709,7 @@ def test_unread_body_then_keepalive_continues(srv, case, expect):
             assert conn.sock is sock, "the connection was not kept alive"
             conn.request("GET", "/path/info")
             resp = conn.getresponse()
-            assert resp.status == 200
+            assert resp.status == 200, (resp.read(), srv.error_log()[-3000:])
             assert json.loads(resp.read())["env_group"] == "path"
             assert conn.sock is sock
     finally:

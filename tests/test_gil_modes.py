@@ -81,6 +81,18 @@ def test_per_interpreter_gil_on_old_python_warns_once_and_shares(apache):
     assert len(lines) == 1, lines
 
 
+@pytest.mark.skipif(OWN_GIL, reason="Python 3.12+ has per-interpreter GILs")
+def test_interpreter_pool_on_old_python_warns_once_and_serves(apache):
+    a = apache("""
+        WSGIDaemonProcess pool threads=2 interpreters=2
+        WSGIScriptAlias /app @ROOT@/info.wsgi process-group=pool application-group=app
+    """, files={"info.wsgi": INFO_APP})
+    assert info(a, "/app")["group"] == "app"
+    lines = a.log_lines(r"WSGIDaemonProcess pool: interpreters=2 needs Python 3\.12 or later "
+                        r"for interpreters with their own GIL; .* the 2 interpreters share one GIL")
+    assert len(lines) == 1, lines
+
+
 @pytest.mark.skipif(FREE_THREADED, reason="this Python is free-threaded")
 def test_free_threading_on_gil_build_warns_once(apache):
     a = apache("""

@@ -604,7 +604,6 @@ static int relay(response *x, int *retry)
                 abort_client(x);
                 return OK;
             }
-            APR_BRIGADE_INSERT_TAIL(x->bb, apr_bucket_eos_create(r->connection->bucket_alloc));
             pyhost_pass_last(r, x->bb);
             x->buffered = 0;
             return OK;

@@ -81,19 +81,17 @@ static apr_status_t em_start(pyhost_io *io, int status, const char *status_line,
     return APR_SUCCESS;
 }
 
-static apr_status_t pass(embedded_io *e)
+/* Passes e->out; last: as the end of the response (pyhost_pass_last). */
+static apr_status_t pass(embedded_io *e, int last)
 {
-    apr_status_t rv = ap_pass_brigade(e->r->output_filters, e->out);
-    apr_brigade_cleanup(e->out);
-    if (rv == APR_SUCCESS && e->r->connection->aborted) {
-        rv = APR_ECONNABORTED;
+    apr_status_t rv;
+    if (last) {
+        rv = pyhost_pass_last(e->r, e->out);
     }
-    return rv;
-}
-
-static apr_status_t pass_last(embedded_io *e)
-{
-    apr_status_t rv = pyhost_pass_last(e->r, e->out);
+    else {
+        rv = ap_pass_brigade(e->r->output_filters, e->out);
+        apr_brigade_cleanup(e->out);
+    }
     if (rv == APR_SUCCESS && e->r->connection->aborted) {
         rv = APR_ECONNABORTED;
     }
@@ -108,13 +106,12 @@ static apr_status_t em_write(pyhost_io *io, const char *data, apr_size_t len, in
         APR_BRIGADE_INSERT_TAIL(e->out, apr_bucket_transient_create(data, len, ba));
     }
     if (flags & PYHOST_OUT_LAST) {
-        APR_BRIGADE_INSERT_TAIL(e->out, apr_bucket_eos_create(ba));
-        return pass_last(e);
+        return pass(e, 1);
     }
     if (flags & PYHOST_OUT_FLUSH) {
         APR_BRIGADE_INSERT_TAIL(e->out, apr_bucket_flush_create(ba));
     }
-    return pass(e);
+    return pass(e, 0);
 }
 
 static apr_status_t em_sendfile(pyhost_io *io, int fd, apr_off_t offset, apr_off_t len)
@@ -127,8 +124,7 @@ static apr_status_t em_sendfile(pyhost_io *io, int fd, apr_off_t offset, apr_off
         return APR_FROM_OS_ERROR(errno);
     }
     pyhost_bb_file(r, e->out, own, offset, len, pyhost_flag(d->enable_sendfile, 0));
-    APR_BRIGADE_INSERT_TAIL(e->out, apr_bucket_eos_create(r->connection->bucket_alloc));
-    return pass_last(e);
+    return pass(e, 1);
 }
 
 static void em_abort(pyhost_io *io)

@@ -33,7 +33,9 @@ void pyhost_bb_file(request_rec *r, apr_bucket_brigade *bb, int fd, apr_off_t of
 
 apr_status_t pyhost_pass_last(request_rec *r, apr_bucket_brigade *bb)
 {
-    apr_status_t rv = ap_pass_brigade(r->output_filters, bb);
+    apr_status_t rv;
+    APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
+    rv = ap_pass_brigade(r->output_filters, bb);
     apr_brigade_cleanup(bb);
     if (rv == APR_SUCCESS) {
         /* the connection's filters: the request's have seen EOS */

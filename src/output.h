@@ -9,7 +9,7 @@
 void pyhost_bb_file(request_rec *r, apr_bucket_brigade *bb, int fd, apr_off_t offset, apr_off_t len,
                     int sendfile);
 
-/* Passes bb (the response's end, with its EOS) and then writes what Apache holds of the
+/* Ends the response: passes bb with an EOS added, and then writes what Apache holds of the
  * response to the client at once, instead of at the end of the request: the client can then
  * send its next request on a kept-alive connection before Apache looks for one, and the
  * thread goes on to it without a trip through the MPM's listener. */

@@ -489,13 +489,13 @@ def test_graceful_restart_replaces_daemons(apache):
     # before the restart (to keep spare threads) is of the old generation too, and the
     # snapshot above may have missed it: while it finishes, a request it takes gets the 503
     # of test_request_of_a_replaced_generation_gets_503_at_once, and nothing else.
+    stale = r"of the previous generation, took the request"
     served = 0
     deadline = time.time() + 15
     while served < 10 and time.time() < deadline:
-        before = len(a.log_lines(r"of the previous generation, took the request"))
+        before = len(a.log_lines(stale))
         r = a.get("/gr/pid")
-        if r.status == 503 and len(a.log_lines(r"of the previous generation, took the "
-                                               r"request")) == before + 1:
+        if r.status == 503 and len(a.log_lines(stale)) == before + 1:
             time.sleep(0.05)
             continue
         assert r.status == 200, (r, a.error_log()[-2000:])

@@ -27,11 +27,16 @@ AP_INCLUDES := -I$(call apxs,INCLUDEDIR) $(call apxs,EXTRA_INCLUDES)
 AP_MODDIR := $(call apxs,LIBEXECDIR)
 
 WARN := -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
-CFLAGS_ALL := $(AP_CFLAGS) $(AP_INCLUDES) -I$(PY_INCLUDE) $(WARN) -fPIC $(EXTRA_CFLAGS)
+CFLAGS_ALL := $(AP_CFLAGS) $(AP_INCLUDES) -Isrc -I$(PY_INCLUDE) $(WARN) -fPIC $(EXTRA_CFLAGS)
 LDFLAGS_ALL := -shared -L$(PY_LIBDIR) -lpython$(PY_LDVERSION) $(PY_LIBS) -Wl,-rpath,$(PY_LIBDIR)
 
 BUILD := build/obj
-SRC := $(sort $(wildcard src/*.c))
+# src/ is arranged by the process that runs the code: config/ (directives, read in Apache's
+# parent), parent/ (Apache's parent), child/ (an Apache child's request path), daemon/ (a
+# daemon process), python/ (inside Python, in a child or a daemon), shared/ (what children
+# and daemons share: the wire protocol and the scoreboard). Includes name the folder.
+SRC := $(sort $(wildcard src/*.c src/*/*.c))
+HDR := $(sort $(wildcard src/*/*.h))
 OBJ := $(patsubst src/%.c,$(BUILD)/%.o,$(SRC))
 
 .PHONY: all install test run clean format check-format deps bench bench-gil bench-gil-trixie \
@@ -39,8 +44,8 @@ OBJ := $(patsubst src/%.c,$(BUILD)/%.o,$(SRC))
 
 all: mod_pyhost.so
 
-$(BUILD)/%.o: src/%.c $(wildcard src/*.h) Makefile
-	@mkdir -p $(BUILD)
+$(BUILD)/%.o: src/%.c $(HDR) Makefile
+	@mkdir -p $(dir $@)
 	@echo "CC $<"
 	@$(AP_CC) $(CFLAGS_ALL) -c $< -o $@
 
@@ -52,10 +57,10 @@ clean:
 	rm -rf build/obj mod_pyhost.so
 
 format:
-	clang-format -i src/*.c src/*.h
+	clang-format -i $(SRC) $(HDR)
 
 check-format:
-	clang-format --dry-run --Werror src/*.c src/*.h
+	clang-format --dry-run --Werror $(SRC) $(HDR)
 
 # Debian packages the build, the suite and the benchmark need.
 DEB_PACKAGES := apache2 apache2-dev python3-dev python3-pytest python3-flask python3-django \

@@ -1,15 +1,15 @@
 /* mod_pyhost.c: the module record and the request path.
  *
- * Owns hook registration and the order of things: configuration is read (config.c), daemon
- * groups are started by Apache's parent (daemon_super.c), Python starts in each child
- * (interp.c), and each request goes route -> (embedded | daemon hop) -> interpreter -> WSGI
+ * Owns hook registration and the order of things: configuration is read (config/config.c), daemon
+ * groups are started by Apache's parent (parent/supervise.c), Python starts in each child
+ * (python/interp.c), and each request goes route -> (embedded | daemon hop) -> interpreter -> WSGI
  * adapter -> Apache output. */
-#include "config.h"
-#include "daemon.h"
-#include "embedded.h"
-#include "interp.h"
-#include "pyhooks.h"
-#include "route.h"
+#include "config/config.h"
+#include "shared/daemon.h"
+#include "child/embedded.h"
+#include "python/interp.h"
+#include "child/pyhooks.h"
+#include "child/route.h"
 
 #include "ap_mpm.h"
 #include "http_core.h"
@@ -136,7 +136,7 @@ static void register_hooks(apr_pool_t *p)
     pyhost_register_pyhooks(p);
 }
 
-/* Named "mod_wsgi.c": see config.h. */
+/* Named "mod_wsgi.c": see config/config.h. */
 module AP_MODULE_DECLARE_DATA wsgi_module = {MODULE_MAGIC_NUMBER_MAJOR,
                                              MODULE_MAGIC_NUMBER_MINOR,
                                              -1,

@@ -1,0 +1,196 @@
+/* child/embedded.c: running an application inside Apache's child process.
+ *
+ * Owns the pyhost_io of embedded mode: the request body from Apache's input filters, the
+ * response through its output filters (a transient bucket per block, a flush where the
+ * application wants one, file buckets for wsgi.file_wrapper), and the cut-short response that
+ * lets the client tell a body is incomplete. */
+#include "child/embedded.h"
+
+#include "child/output.h"
+#include "python/wsgi.h"
+
+#include "http_core.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "http_request.h"
+#include "util_filter.h"
+#include "apr_strings.h"
+
+#include <errno.h>
+#include <unistd.h>
+
+APLOG_USE_MODULE(wsgi);
+
+typedef struct {
+    pyhost_io io;
+    request_rec *r;
+    apr_bucket_brigade *in;
+    apr_bucket_brigade *out;
+    int eos;
+} embedded_io;
+
+static apr_status_t em_read(pyhost_io *io, char *buf, apr_size_t *len)
+{
+    embedded_io *e = (embedded_io *)io;
+    apr_size_t want = *len;
+    *len = 0;
+    while (!e->eos && !*len) {
+        apr_status_t rv;
+        apr_size_t got = want;
+        rv = ap_get_brigade(e->r->input_filters, e->in, AP_MODE_READBYTES, APR_BLOCK_READ,
+                            (apr_off_t)want);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+        if (!APR_BRIGADE_EMPTY(e->in) && APR_BUCKET_IS_EOS(APR_BRIGADE_LAST(e->in))) {
+            e->eos = 1;
+        }
+        rv = apr_brigade_flatten(e->in, buf, &got);
+        apr_brigade_cleanup(e->in);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+        *len = got;
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t em_start(pyhost_io *io, int status, const char *status_line,
+                             const pyhost_header *h, int n)
+{
+    request_rec *r = ((embedded_io *)io)->r;
+    int i;
+    r->status = status;
+    r->status_line = apr_pstrdup(r->pool, status_line);
+    for (i = 0; i < n; i++) {
+        const char *name = apr_pstrmemdup(r->pool, h[i].name, h[i].nlen);
+        const char *value = apr_pstrmemdup(r->pool, h[i].value, h[i].vlen);
+        if (h[i].nlen == 12 && !strcasecmp(name, "Content-Type")) {
+            ap_set_content_type(r, value);
+        }
+        else if (h[i].nlen == 14 && !strcasecmp(name, "Content-Length")) {
+            apr_table_setn(r->headers_out, "Content-Length", value);
+        }
+        else if (h[i].nlen == 16 && !strcasecmp(name, "WWW-Authenticate")) {
+            apr_table_addn(r->err_headers_out, name, value);
+        }
+        else {
+            apr_table_addn(r->headers_out, name, value);
+        }
+    }
+    return APR_SUCCESS;
+}
+
+/* Passes e->out; last: as the end of the response (pyhost_pass_last). */
+static apr_status_t pass(embedded_io *e, int last)
+{
+    apr_status_t rv;
+    if (last) {
+        rv = pyhost_pass_last(e->r, e->out);
+    }
+    else {
+        rv = ap_pass_brigade(e->r->output_filters, e->out);
+        apr_brigade_cleanup(e->out);
+    }
+    if (rv == APR_SUCCESS && e->r->connection->aborted) {
+        rv = APR_ECONNABORTED;
+    }
+    return rv;
+}
+
+static apr_status_t em_write(pyhost_io *io, const char *data, apr_size_t len, int flags)
+{
+    embedded_io *e = (embedded_io *)io;
+    apr_bucket_alloc_t *ba = e->r->connection->bucket_alloc;
+    if (len) {
+        APR_BRIGADE_INSERT_TAIL(e->out, apr_bucket_transient_create(data, len, ba));
+    }
+    if (flags & PYHOST_OUT_LAST) {
+        return pass(e, 1);
+    }
+    if (flags & PYHOST_OUT_FLUSH) {
+        APR_BRIGADE_INSERT_TAIL(e->out, apr_bucket_flush_create(ba));
+    }
+    return pass(e, 0);
+}
+
+static apr_status_t em_sendfile(pyhost_io *io, int fd, apr_off_t offset, apr_off_t len)
+{
+    embedded_io *e = (embedded_io *)io;
+    request_rec *r = e->r;
+    const pyhost_dir_cfg *d = ap_get_module_config(r->per_dir_config, &wsgi_module);
+    int own = dup(fd);
+    if (own < 0) {
+        return APR_FROM_OS_ERROR(errno);
+    }
+    pyhost_bb_file(r, e->out, own, offset, len, pyhost_flag(d->enable_sendfile, 0));
+    return pass(e, 1);
+}
+
+static void em_abort(pyhost_io *io)
+{
+    embedded_io *e = (embedded_io *)io;
+    pyhost_cut_short(e->r, e->out);
+}
+
+static const pyhost_io_ops embedded_ops = {em_read, em_start, em_write, em_sendfile, em_abort};
+
+static void route_pairs(void *ctx, pyhost_env_fn fn, void *fn_ctx)
+{
+    pyhost_environ_each(ctx, fn, fn_ctx);
+}
+
+static _Thread_local int thread_number;
+static int threads_seen;
+
+int pyhost_embedded_run(pyhost_route *rt)
+{
+    request_rec *r = rt->r;
+    embedded_io e;
+    pyhost_wsgi_call call;
+    pyhost_interp *interp;
+
+    if (pyhost_g.restrict_embedded) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "%s: embedded mode is disabled (WSGIRestrictEmbedded On) and no daemon "
+                      "process group was chosen",
+                      rt->script);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (!pyhost_python_ready()) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s: Python is not initialised in this process",
+                      rt->script);
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    interp = pyhost_interp_get(rt->application_group);
+    if (!interp) {
+        return HTTP_INTERNAL_SERVER_ERROR;
+    }
+    if (!thread_number) {
+        thread_number = __atomic_add_fetch(&threads_seen, 1, __ATOMIC_RELAXED);
+    }
+    memset(&e, 0, sizeof(e));
+    e.io.ops = &embedded_ops;
+    e.io.head_request = r->header_only;
+    e.r = r;
+    e.in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    e.out = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+
+    memset(&call, 0, sizeof(call));
+    call.interp = interp;
+    call.script = rt->script;
+    call.callable = rt->callable;
+    call.mtime = rt->script_mtime;
+    call.reload = rt->script_reloading;
+    call.pairs = route_pairs;
+    call.pairs_ctx = rt;
+    call.io = &e.io;
+    call.log.r = r;
+    call.log.s = r->server;
+    call.thread_id = thread_number;
+    call.request_start = r->request_time;
+    if (pyhost_flag(rt->cfg->pass_apache_request, 0)) {
+        call.apache_request = r;
+    }
+    return pyhost_wsgi_run(&call);
+}

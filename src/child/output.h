@@ -1,0 +1,22 @@
+/* child/output.h: response pieces both modes hand to Apache's output filters. */
+#ifndef PYHOST_OUTPUT_H
+#define PYHOST_OUTPUT_H
+
+#include "httpd.h"
+#include "apr_buckets.h"
+
+/* Appends len bytes of the file fd from offset to bb; the request's pool closes fd. */
+void pyhost_bb_file(request_rec *r, apr_bucket_brigade *bb, int fd, apr_off_t offset, apr_off_t len,
+                    int sendfile);
+
+/* Ends the response: passes bb with an EOS added, and then writes what Apache holds of the
+ * response to the client at once, instead of at the end of the request: the client can then
+ * send its next request on a kept-alive connection before Apache looks for one, and the
+ * thread goes on to it without a trip through the MPM's listener. */
+apr_status_t pyhost_pass_last(request_rec *r, apr_bucket_brigade *bb);
+
+/* Ends the response so that the client can tell it is incomplete: no last chunk, the
+ * connection closed. Passes bb. */
+void pyhost_cut_short(request_rec *r, apr_bucket_brigade *bb);
+
+#endif

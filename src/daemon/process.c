@@ -1,0 +1,446 @@
+/* daemon/process.c: the life of a daemon process.
+ *
+ * Owns what happens between the fork in Apache's parent and the exit: shedding what belongs
+ * to Apache (listening sockets, signal handlers), resource limits, dropping to the group's
+ * user and group, home directory, locale, process title, Python start-up and preloaded
+ * scripts, then the main thread's watch (signals, and the parent's death) and the orderly
+ * stop: no new connections, idle ones told GOODBYE, running requests given shutdown-timeout,
+ * shutdown callbacks run. */
+#include "shared/daemon.h"
+#include "daemon/serve.h"
+#include "daemon/watch.h"
+
+#include "python/interp.h"
+#include "python/log.h"
+
+#include "ap_listen.h"
+#include "http_log.h"
+#include "unixd.h"
+#include "apr_strings.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <locale.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+APLOG_USE_MODULE(wsgi);
+
+static pyhost_group *self_group;
+static server_rec *self_server;
+
+#define LOG_PREFIX "daemon process %ld of group '%s': "
+
+/* A failure before the process could serve: logged, then a pause so that a group that cannot
+ * start does not make Apache's parent fork in a tight loop. */
+static void fatal(const char *what, int err) __attribute__((noreturn));
+static void fatal(const char *what, int err)
+{
+    ap_log_error(APLOG_MARK, APLOG_CRIT, err, self_server, LOG_PREFIX "%s", (long)getpid(),
+                 self_group->name, what);
+    sleep(2);
+    _exit(1);
+}
+
+/* Everything Apache's parent had that a daemon must not keep. */
+static void shed_apache(pyhost_group *g)
+{
+    int i;
+    struct sigaction sa;
+    ap_close_listeners();
+    for (i = 0; i < pyhost_g.groups->nelts; i++) {
+        pyhost_group *o = APR_ARRAY_IDX(pyhost_g.groups, i, pyhost_group *);
+        if (o != g && o->listen_fd >= 0) {
+            close(o->listen_fd);
+            o->listen_fd = -1;
+        }
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = SIG_DFL;
+    for (i = 1; i < NSIG; i++) {
+        if (i != SIGKILL && i != SIGSTOP) {
+            sigaction(i, &sa, NULL);
+        }
+    }
+    signal(SIGPIPE, SIG_IGN);
+}
+
+/* memory-limit is not an rlimit here: an allocation failing inside the application helps no
+ * one, so the watch recycles the process once it has grown past it (daemon/watch.c). */
+static void set_limits(pyhost_group *g)
+{
+    struct rlimit rl;
+    if (g->cpu_time_limit) {
+        rl.rlim_cur = (rlim_t)g->cpu_time_limit;
+        rl.rlim_max = (rlim_t)g->cpu_time_limit + 1 + (rlim_t)apr_time_sec(g->shutdown_timeout);
+        setrlimit(RLIMIT_CPU, &rl);
+    }
+    if (g->virtual_memory_limit) {
+        rl.rlim_cur = rl.rlim_max = (rlim_t)g->virtual_memory_limit;
+        setrlimit(RLIMIT_AS, &rl);
+    }
+    if (g->cpu_priority) {
+        setpriority(PRIO_PROCESS, 0, g->cpu_priority);
+    }
+}
+
+static void drop_privileges(pyhost_group *g)
+{
+    if (geteuid() != 0) {
+        return; /* Apache was not started as root: it has nothing to give away */
+    }
+    if (g->chroot && (chroot(g->chroot) < 0 || chdir("/") < 0)) {
+        fatal(apr_psprintf(g->server->process->pool, "cannot chroot to %s", g->chroot), errno);
+    }
+    if (setgid(g->gid) < 0) {
+        fatal("cannot set its group id", errno);
+    }
+    if (g->ngroups) {
+        gid_t *list = malloc(sizeof(gid_t) * (size_t)(g->ngroups + 1));
+        list[0] = g->gid;
+        memcpy(list + 1, g->groups, sizeof(gid_t) * (size_t)g->ngroups);
+        if (setgroups((size_t)g->ngroups + 1, list) < 0) {
+            fatal("cannot set its supplementary groups", errno);
+        }
+        free(list);
+    }
+    else if (g->user_name && initgroups(g->user_name, g->gid) < 0) {
+        fatal("cannot set its supplementary groups", errno);
+    }
+    if (g->uid == 0) {
+        fatal("refuses to run as root", 0);
+    }
+    if (setuid(g->uid) < 0) {
+        fatal("cannot set its user id", errno);
+    }
+}
+
+static void set_home_and_locale(pyhost_group *g)
+{
+    const char *home = g->home;
+    if (!home && g->uid_given && g->uid != ap_unixd_config.user_id) {
+        struct passwd *pw = getpwuid(g->uid);
+        home = pw ? pw->pw_dir : NULL;
+    }
+    if (home && chdir(home) < 0) {
+        fatal(apr_psprintf(g->server->process->pool, "cannot change directory to %s", home), errno);
+    }
+    if (g->umask >= 0) {
+        umask((mode_t)g->umask);
+    }
+    if (g->lang) {
+        setenv("LANG", g->lang, 1);
+    }
+    if (g->locale) {
+        setenv("LC_ALL", g->locale, 1);
+        if (!setlocale(LC_ALL, g->locale)) {
+            ap_log_error(APLOG_MARK, APLOG_WARNING, 0, self_server,
+                         LOG_PREFIX "locale '%s' is not available; keeping the inherited one",
+                         (long)getpid(), g->name, g->locale);
+        }
+    }
+}
+
+/* display-name: ps shows the argument area, so the name overwrites it. */
+static void set_title(server_rec *s, const char *name)
+{
+    const char *const *argv = s->process->argv;
+    int argc = s->process->argc;
+    char *start, *end;
+    apr_size_t room, len = strlen(name);
+    if (!argv || argc < 1 || !argv[0]) {
+        return;
+    }
+    start = (char *)argv[0];
+    end = (char *)argv[argc - 1] + strlen(argv[argc - 1]);
+    room = (apr_size_t)(end - start);
+    if (len > room) {
+        len = room;
+    }
+    memset(start, 0, room);
+    memcpy(start, name, len);
+    prctl(PR_SET_NAME, name, 0, 0, 0);
+}
+
+static void describe_process(pyhost_group *g)
+{
+    pyhost_proc.process_group = g->name;
+    pyhost_proc.group = g;
+    pyhost_proc.multithread = g->threads != 1;
+    pyhost_proc.multiprocess = g->multiprocess;
+    pyhost_proc.run_once = g->threads == 1 && g->maximum_requests == 1;
+    pyhost_proc.threads_per_process = g->threads;
+    pyhost_proc.maximum_processes = g->processes;
+    pyhost_proc.server = g->server;
+}
+
+/* ---- recycling ---------------------------------------------------------------------------- */
+
+static struct {
+    pthread_mutex_t mu;
+    int how;       /* strongest pending request: PYHOST_RECYCLE_* */
+    char code[32]; /* shutdown_reason for the callbacks */
+    char why[600]; /* for the log */
+} pending = {PTHREAD_MUTEX_INITIALIZER, 0, "", ""};
+
+/* The main thread waits in sigtimedwait(); this signal wakes it for a recycle request. */
+#define SIG_WAKE (SIGRTMIN + 1)
+static pthread_t main_thread;
+
+void pyhost_daemon_recycle(int how, const char *code, const char *reason)
+{
+    int stronger;
+    pthread_mutex_lock(&pending.mu);
+    stronger = how > pending.how;
+    if (stronger) {
+        __atomic_store_n(&pending.how, how, __ATOMIC_SEQ_CST);
+        apr_cpystrn(pending.code, code, sizeof(pending.code));
+        apr_cpystrn(pending.why, reason, sizeof(pending.why));
+    }
+    pthread_mutex_unlock(&pending.mu);
+    if (stronger && how >= PYHOST_RECYCLE_DRAIN) {
+        /* at once, so that a request sent again lands in the backlog for the replacement */
+        pyhost_serve_stop();
+    }
+    else if (stronger) {
+        pyhost_serve_stop_after_current();
+    }
+    if (stronger && !pthread_equal(pthread_self(), main_thread)) {
+        pthread_kill(main_thread, SIG_WAKE);
+    }
+}
+
+void pyhost_daemon_idle(void)
+{
+    if (__atomic_load_n(&pending.how, __ATOMIC_SEQ_CST) == PYHOST_RECYCLE_GRACEFUL) {
+        /* the moment a graceful recycle waits for: take no more requests */
+        pyhost_serve_stop();
+        pthread_kill(main_thread, SIG_WAKE);
+    }
+}
+
+static apr_interval_time_t shutdown_timeout;
+
+/* Once stopping has begun, nothing may keep the process alive past shutdown-timeout. */
+static void *reaper(void *arg)
+{
+    (void)arg;
+    apr_sleep(shutdown_timeout);
+    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, self_server,
+                 LOG_PREFIX "still running %ld seconds after it began to stop; exiting now",
+                 (long)getpid(), self_group->name, (long)apr_time_sec(shutdown_timeout));
+    _exit(0);
+    return NULL;
+}
+
+/* Ends the process: no new requests, running ones given until deadline, then the shutdown
+ * callbacks and Python's finalisation under the reaper's guard. */
+static void finish(apr_time_t deadline, const char *code) __attribute__((noreturn));
+static void finish(apr_time_t deadline, const char *code)
+{
+    pthread_t t;
+    pyhost_serve_stop();
+    while (pyhost_serve_active() && apr_time_now() < deadline) {
+        apr_sleep(apr_time_from_msec(10));
+    }
+    if (pyhost_serve_active()) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, self_server,
+                     LOG_PREFIX "%d request(s) still running when its time to stop ran out; "
+                                "exiting",
+                     (long)getpid(), self_group->name, pyhost_serve_active());
+        _exit(0);
+    }
+    if (pthread_create(&t, NULL, reaper, NULL) == 0) {
+        pthread_detach(t);
+    }
+    pyhost_python_fini(code);
+    _exit(0);
+}
+
+/* threads=0: the service script runs in the main thread, where Python turns SIGTERM into
+ * SystemExit; the watch runs in a thread of its own and stops the process through SIGTERM. */
+static int service_mode;
+
+static void service_stop(apr_time_t deadline)
+{
+    static int signalled;
+    if (!signalled) {
+        signalled = 1;
+        kill(getpid(), SIGTERM);
+    }
+    if (apr_time_now() >= deadline) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, 0, self_server,
+                     LOG_PREFIX "the service script did not stop after SIGTERM; exiting now",
+                     (long)getpid(), self_group->name);
+        _exit(0);
+    }
+}
+
+/* The watch loop: signals, the watch, and acting on recycle requests. */
+static void watch_loop(const sigset_t *set, pid_t parent) __attribute__((noreturn));
+static void watch_loop(const sigset_t *set, pid_t parent)
+{
+    pyhost_group *g = self_group;
+    int state = 0;
+    apr_time_t deadline = 0;
+    char code[32] = "";
+    for (;;) {
+        struct timespec tick = {0, 100 * 1000 * 1000};
+        int sig = sigtimedwait(set, NULL, &tick), how;
+        apr_time_t now = apr_time_now();
+        char why[600];
+        if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
+            apr_snprintf(why, sizeof(why), "signal %s", sigabbrev_np(sig));
+            pyhost_daemon_recycle(PYHOST_RECYCLE_STOP, "shutdown_signal", why);
+        }
+        else if (sig == SIGUSR1) {
+            pyhost_daemon_recycle(PYHOST_RECYCLE_GRACEFUL, "graceful_signal", "signal USR1");
+        }
+        else if (sig == SIGUSR2) {
+            pyhost_interp_signal(SIGUSR2);
+        }
+        else if (sig == SIGXCPU) {
+            pyhost_daemon_recycle(PYHOST_RECYCLE_GRACEFUL, "cpu_time_limit",
+                                  "cpu-time-limit reached");
+        }
+        if (getppid() != parent) {
+            pyhost_daemon_recycle(PYHOST_RECYCLE_STOP, "shutdown_signal",
+                                  "Apache's parent process has gone");
+        }
+        pyhost_watch_tick(now);
+
+        pthread_mutex_lock(&pending.mu);
+        how = pending.how;
+        apr_cpystrn(why, pending.why, sizeof(why));
+        if (how > state) {
+            apr_cpystrn(code, pending.code, sizeof(code));
+        }
+        pthread_mutex_unlock(&pending.mu);
+        if (how > state) {
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, self_server, LOG_PREFIX "%s: %s",
+                         (long)getpid(), g->name,
+                         how == PYHOST_RECYCLE_STOP && !strcmp(code, "shutdown_signal")
+                             ? "stopping"
+                             : "restarting",
+                         why);
+            if (how == PYHOST_RECYCLE_GRACEFUL) {
+                deadline = now + (!strcmp(code, "graceful_signal") && g->eviction_timeout
+                                      ? g->eviction_timeout
+                                      : g->graceful_timeout);
+            }
+            else {
+                pyhost_serve_stop();
+                deadline = now + g->shutdown_timeout +
+                           (how == PYHOST_RECYCLE_DRAIN ? g->graceful_timeout : 0);
+            }
+            state = how;
+        }
+        if (state && service_mode) {
+            service_stop(deadline + g->shutdown_timeout);
+        }
+        else if (state && (!pyhost_serve_active() || now >= deadline)) {
+            finish(state == PYHOST_RECYCLE_GRACEFUL ? now + g->shutdown_timeout : deadline, code);
+        }
+    }
+}
+
+static struct {
+    sigset_t set;
+    pid_t parent;
+} watch_args;
+
+static void *watch_thread(void *arg)
+{
+    (void)arg;
+    watch_loop(&watch_args.set, watch_args.parent);
+    return NULL;
+}
+
+/* threads=0: the WSGIImportScript scripts of the group are the process's work. */
+static void run_service(const sigset_t *set, pid_t parent) __attribute__((noreturn));
+static void run_service(const sigset_t *set, pid_t parent)
+{
+    sigset_t python_sigs;
+    pthread_t t;
+    service_mode = 1;
+    watch_args.set = *set;
+    watch_args.parent = parent;
+    sigdelset(&watch_args.set, SIGTERM);
+    sigdelset(&watch_args.set, SIGINT);
+    sigdelset(&watch_args.set, SIGHUP);
+    pyhost_watch_start(self_group, self_server);
+    if (pthread_create(&t, NULL, watch_thread, NULL)) {
+        fatal("cannot start its watch thread", errno);
+    }
+    main_thread = t;
+    sigemptyset(&python_sigs);
+    sigaddset(&python_sigs, SIGTERM);
+    sigaddset(&python_sigs, SIGINT);
+    sigaddset(&python_sigs, SIGHUP);
+    pthread_sigmask(SIG_UNBLOCK, &python_sigs, NULL);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, self_server,
+                 LOG_PREFIX "running its service script(s) (threads=0)", (long)getpid(),
+                 self_group->name);
+    pyhost_run_service(self_group->name);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, self_server,
+                 LOG_PREFIX "its service script(s) ended; the process exits", (long)getpid(),
+                 self_group->name);
+    pyhost_python_fini("service_exit");
+    _exit(0);
+}
+
+void pyhost_daemon_main(pyhost_group *g, int process, server_rec *s)
+{
+    pid_t parent = getppid();
+    sigset_t set;
+    apr_pool_t *p;
+    (void)process;
+
+    self_group = g;
+    self_server = g->server;
+    apr_pool_create(&p, NULL);
+    shed_apache(g);
+    set_limits(g);
+    drop_privileges(g);
+    prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+    if (getppid() != parent) {
+        _exit(0);
+    }
+    set_home_and_locale(g);
+    if (g->display_name) {
+        set_title(s, g->display_name);
+    }
+    describe_process(g);
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR1);
+    sigaddset(&set, SIGXCPU);
+    sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIG_WAKE);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    main_thread = pthread_self();
+
+    if (pyhost_python_init(p, g->server) < 0) {
+        fatal("cannot start Python", 0);
+    }
+    shutdown_timeout = g->shutdown_timeout;
+    if (!g->threads) {
+        run_service(&set, parent);
+    }
+    pyhost_import_scripts(g->name);
+    if (pyhost_serve_start(g, g->server) < 0) {
+        fatal("cannot start its threads", 0);
+    }
+    pyhost_watch_start(g, g->server);
+    ap_log_error(APLOG_MARK, APLOG_INFO, 0, self_server, LOG_PREFIX "ready with %d thread(s)",
+                 (long)getpid(), g->name, g->threads);
+    watch_loop(&set, parent);
+}

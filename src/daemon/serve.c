@@ -1,0 +1,988 @@
+/* daemon/serve.c: serving requests inside a daemon process.
+ *
+ * Owns the worker threads, which all wait in one epoll set holding the group's listening
+ * socket and every idle connection (one-shot, so a ready connection wakes exactly one
+ * thread and no thread ever waits on an idle connection); the connections from Apache (the
+ * secret checked on the first frame, GOODBYE before an idle one is closed); and the
+ * pyhost_io of daemon mode: the body pulled from Apache as the application reads it, the
+ * response written as frames with as few writes as the application's flushes allow. */
+#include "daemon/serve.h"
+
+#include "python/interp.h"
+#include "python/script.h"
+#include "python/wsgi.h"
+
+#include "http_log.h"
+#include "apr_strings.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+APLOG_USE_MODULE(wsgi);
+
+#define MAX_REQUEST_FRAME (16 * 1024 * 1024)
+#define COPY_LIMIT        32768 /* bigger response blocks are written from the app's buffer */
+#define OUT_HIGH_WATER    65536 /* buffered response bytes that force a write */
+#define BODY_PULL         65536 /* least body asked for with MORE */
+
+enum { CONN_IDLE, CONN_BUSY, CONN_CLOSED };
+
+typedef struct dconn {
+    int fd;
+    int state; /* CONN_*, changed atomically */
+    int authed;
+    pyhost_buf in;
+    apr_size_t pos;
+    struct dconn *next, *prev;
+} dconn;
+
+struct dio;
+
+typedef struct {
+    int index; /* 1-based: mod_wsgi.thread_id */
+    pthread_t thread;
+    pyhost_buf req;        /* the request payload, kept for the request's life */
+    pyhost_buf out;        /* response frames not yet written */
+    pthread_mutex_t wlock; /* writes to the connection: the worker's and the watch's */
+    struct dio *cur;       /* the request being served */
+    pyhost_worker_view view;
+    int phase; /* PHASE_*, changed atomically */
+} worker;
+
+/* A worker's phase: idle, or holding a request (OLD: one that a graceful recycle waits for). */
+enum { PHASE_IDLE, PHASE_BUSY, PHASE_OLD };
+
+static struct {
+    pyhost_group *g;
+    server_rec *s;
+    int epfd;
+    int listen_fd;
+    int wake_fd;
+    pthread_mutex_t mu; /* conns list */
+    dconn *conns;
+    int stopping;
+    int busy;     /* workers holding a connection: a request is somewhere in its course */
+    int given_up; /* of those, the ones the watch has answered for (stuck threads) */
+    pid_t pid;
+    worker **workers;
+    apr_time_t activity;
+    apr_time_t first_request;
+    apr_uint64_t completed;
+    int old_left; /* requests a graceful recycle waits for, plus one while it marks them */
+} sv;
+
+static void touch(void)
+{
+    __atomic_store_n(&sv.activity, apr_time_now(), __ATOMIC_RELAXED);
+}
+
+static char listener_tag, wake_tag;
+
+/* ---- connections ------------------------------------------------------------------------- */
+
+static void conn_link(dconn *c)
+{
+    pthread_mutex_lock(&sv.mu);
+    c->next = sv.conns;
+    c->prev = NULL;
+    if (sv.conns) {
+        sv.conns->prev = c;
+    }
+    sv.conns = c;
+    pthread_mutex_unlock(&sv.mu);
+}
+
+/* Closes a connection this thread owns (busy), freeing it. */
+static void conn_close(dconn *c)
+{
+    pthread_mutex_lock(&sv.mu);
+    if (c->prev) {
+        c->prev->next = c->next;
+    }
+    else {
+        sv.conns = c->next;
+    }
+    if (c->next) {
+        c->next->prev = c->prev;
+    }
+    pthread_mutex_unlock(&sv.mu);
+    close(c->fd);
+    pyhost_buf_free(&c->in);
+    free(c);
+}
+
+/* GOODBYE then close, for an idle connection whose state this thread moved to CLOSED: a
+ * request Apache sent meanwhile is read back as not taken, and sent again. */
+static void conn_goodbye(dconn *c)
+{
+    pyhost_frame f = {PYHOST_F_GOODBYE, 0, 0, 0};
+    struct iovec iov = {&f, sizeof(f)};
+    epoll_ctl(sv.epfd, EPOLL_CTL_DEL, c->fd, NULL);
+    pyhost_sendv(c->fd, &iov, 1, -1);
+    shutdown(c->fd, SHUT_WR);
+    close(c->fd);
+    c->fd = -1;
+}
+
+static int conn_claim(dconn *c, int from, int to)
+{
+    return __atomic_compare_exchange_n(&c->state, &from, to, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);
+}
+
+/* Puts a connection back into the epoll set, unless the process is stopping. */
+static void conn_idle(dconn *c)
+{
+    struct epoll_event ev;
+    __atomic_store_n(&c->state, CONN_IDLE, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&sv.stopping, __ATOMIC_SEQ_CST)) {
+        if (conn_claim(c, CONN_IDLE, CONN_CLOSED)) {
+            conn_goodbye(c);
+        }
+        return;
+    }
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    ev.data.ptr = c;
+    epoll_ctl(sv.epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void accept_all(void)
+{
+    struct epoll_event ev;
+    while (!__atomic_load_n(&sv.stopping, __ATOMIC_SEQ_CST)) {
+        struct timeval tv;
+        dconn *c;
+        int fd = accept4(sv.listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        unsigned char hello[sizeof(pyhost_frame) + 8];
+        pyhost_frame f = {PYHOST_F_HELLO, 0, 0, 8};
+        uint32_t magic = PYHOST_PROTO_MAGIC;
+        int32_t pid = (int32_t)sv.pid;
+        struct iovec iov = {hello, sizeof(hello)};
+        if (fd < 0) {
+            break;
+        }
+        tv.tv_sec = (time_t)apr_time_sec(sv.g->socket_timeout);
+        tv.tv_usec = 0;
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        memcpy(hello, &f, sizeof(f));
+        memcpy(hello + sizeof(f), &magic, 4);
+        memcpy(hello + sizeof(f) + 4, &pid, 4);
+        if (pyhost_sendv(fd, &iov, 1, -1)) {
+            close(fd);
+            continue;
+        }
+        c = calloc(1, sizeof(*c));
+        c->fd = fd;
+        c->state = CONN_BUSY;
+        conn_link(c);
+        ev.events = EPOLLIN | EPOLLONESHOT;
+        ev.data.ptr = c;
+        epoll_ctl(sv.epfd, EPOLL_CTL_ADD, fd, &ev);
+        conn_idle(c);
+    }
+    if (!__atomic_load_n(&sv.stopping, __ATOMIC_SEQ_CST)) {
+        ev.events = EPOLLIN | EPOLLONESHOT;
+        ev.data.ptr = &listener_tag;
+        epoll_ctl(sv.epfd, EPOLL_CTL_MOD, sv.listen_fd, &ev);
+    }
+}
+
+/* ---- reading frames ---------------------------------------------------------------------- */
+
+/* Makes n unread bytes available at c->in.data + c->pos. -1 at the end (errno 0) or on
+ * error or timeout (errno set). */
+static int need(dconn *c, apr_size_t n)
+{
+    while (c->in.len - c->pos < n) {
+        ssize_t r;
+        if (c->pos) {
+            memmove(c->in.data, c->in.data + c->pos, c->in.len - c->pos);
+            c->in.len -= c->pos;
+            c->pos = 0;
+        }
+        pyhost_buf_reserve(&c->in, n > 16384 ? n : 16384);
+        r = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
+        if (r > 0) {
+            c->in.len += (apr_size_t)r;
+        }
+        else if (r == 0) {
+            errno = 0;
+            return -1;
+        }
+        else if (errno != EINTR) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int next_frame(dconn *c, pyhost_frame *f)
+{
+    if (need(c, sizeof(*f)) < 0) {
+        return -1;
+    }
+    memcpy(f, c->in.data + c->pos, sizeof(*f));
+    c->pos += sizeof(*f);
+    if (f->len > MAX_REQUEST_FRAME) {
+        errno = EPROTO;
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- the daemon pyhost_io ---------------------------------------------------------------- */
+
+typedef struct dio {
+    pyhost_io io;
+    dconn *c;
+    worker *w;
+    int eof;         /* the whole body has arrived */
+    int open;        /* BODY frames are coming until EOF or PAUSE */
+    int pending;     /* flags of the BODY frame being read */
+    apr_size_t left; /* unread payload of that frame */
+    int broken;      /* the connection is out of step: close it */
+    int head_queued; /* the response head is in w->out */
+    int head_out;    /* the response head has been written */
+    int active;      /* counts as activity (not WSGIIgnoreActivity) */
+} dio;
+
+static void apply_pending(dio *d)
+{
+    if (d->pending & PYHOST_FL_EOF) {
+        d->eof = 1;
+        d->open = 0;
+    }
+    else if (d->pending & PYHOST_FL_PAUSE) {
+        d->open = 0;
+    }
+    d->pending = 0;
+}
+
+static apr_status_t send_out(dio *d, const char *data, apr_size_t len, const void *trailer,
+                             apr_size_t tlen, int fd)
+{
+    struct iovec iov[3];
+    int n = 0, err = 0;
+    if (d->active) {
+        touch();
+    }
+    if (d->w->out.len) {
+        iov[n].iov_base = d->w->out.data;
+        iov[n++].iov_len = d->w->out.len;
+    }
+    if (len) {
+        iov[n].iov_base = (void *)data;
+        iov[n++].iov_len = len;
+    }
+    if (tlen) {
+        iov[n].iov_base = (void *)trailer;
+        iov[n++].iov_len = tlen;
+    }
+    pthread_mutex_lock(&d->w->wlock);
+    if (d->broken) {
+        err = ECONNRESET; /* the watch gave up on this request */
+    }
+    else if (n) {
+        err = pyhost_sendv(d->c->fd, iov, n, fd);
+        d->head_out = d->head_queued;
+    }
+    pthread_mutex_unlock(&d->w->wlock);
+    d->w->out.len = 0;
+    if (err) {
+        d->broken = 1;
+        return APR_FROM_OS_ERROR(err);
+    }
+    return APR_SUCCESS;
+}
+
+/* Asks Apache for more of the body. */
+static int pull(dio *d, apr_size_t want)
+{
+    uint32_t n = (uint32_t)(want > BODY_PULL ? (want > (1u << 20) ? (1u << 20) : want) : BODY_PULL);
+    pyhost_frame_add(&d->w->out, PYHOST_F_MORE, 0, 0, &n, sizeof(n));
+    d->open = 1;
+    return send_out(d, NULL, 0, NULL, 0, -1) == APR_SUCCESS ? 0 : -1;
+}
+
+static apr_status_t d_read(pyhost_io *io, char *buf, apr_size_t *len)
+{
+    dio *d = (dio *)io;
+    dconn *c = d->c;
+    apr_size_t want = *len;
+    *len = 0;
+    if (d->active) {
+        touch();
+    }
+    for (;;) {
+        pyhost_frame f;
+        if (d->left) {
+            apr_size_t avail = c->in.len - c->pos, n = want < d->left ? want : d->left;
+            if (!avail && n >= 4096) {
+                ssize_t r;
+                do {
+                    r = read(c->fd, buf, n);
+                } while (r < 0 && errno == EINTR);
+                if (r <= 0) {
+                    d->broken = 1;
+                    return r == 0 ? APR_EOF : APR_FROM_OS_ERROR(errno);
+                }
+                n = (apr_size_t)r;
+            }
+            else {
+                if (!avail && need(c, 1) < 0) {
+                    d->broken = 1;
+                    return errno ? APR_FROM_OS_ERROR(errno) : APR_EOF;
+                }
+                avail = c->in.len - c->pos;
+                if (n > avail) {
+                    n = avail;
+                }
+                memcpy(buf, c->in.data + c->pos, n);
+                c->pos += n;
+            }
+            d->left -= n;
+            *len = n;
+            if (!d->left) {
+                apply_pending(d);
+            }
+            return APR_SUCCESS;
+        }
+        if (d->eof) {
+            return APR_SUCCESS;
+        }
+        if (!d->open && pull(d, want) < 0) {
+            return APR_ECONNRESET;
+        }
+        if (next_frame(c, &f) < 0 || f.type != PYHOST_F_BODY) {
+            d->broken = 1;
+            return APR_EGENERAL;
+        }
+        d->left = f.len;
+        d->pending = f.flags;
+        if (!d->left) {
+            apply_pending(d);
+        }
+    }
+}
+
+/* Reads and drops what remains of the current body exchange, so the connection is in step. */
+static void drain(dio *d)
+{
+    while (!d->broken && (d->left || d->open)) {
+        pyhost_frame f;
+        if (d->left) {
+            apr_size_t n;
+            if (need(d->c, 1) < 0) {
+                d->broken = 1;
+                return;
+            }
+            n = d->c->in.len - d->c->pos;
+            if (n > d->left) {
+                n = d->left;
+            }
+            d->c->pos += n;
+            d->left -= n;
+            if (!d->left) {
+                apply_pending(d);
+            }
+            continue;
+        }
+        if (next_frame(d->c, &f) < 0 || f.type != PYHOST_F_BODY) {
+            d->broken = 1;
+            return;
+        }
+        d->left = f.len;
+        d->pending = f.flags;
+        if (!d->left) {
+            apply_pending(d);
+        }
+    }
+}
+
+static apr_status_t d_start(pyhost_io *io, int status, const char *status_line,
+                            const pyhost_header *h, int n)
+{
+    dio *d = (dio *)io;
+    pyhost_buf *b = &d->w->out;
+    apr_size_t at = pyhost_frame_begin(b, PYHOST_F_HEAD, 0, status);
+    d->head_queued = 1;
+    uint32_t sl = (uint32_t)strlen(status_line), count = (uint32_t)n;
+    int i;
+    pyhost_buf_add(b, &count, 4);
+    pyhost_buf_add(b, &sl, 4);
+    pyhost_buf_add(b, status_line, sl);
+    for (i = 0; i < n; i++) {
+        uint32_t nl = (uint32_t)h[i].nlen, vl = (uint32_t)h[i].vlen;
+        pyhost_buf_add(b, &nl, 4);
+        pyhost_buf_add(b, &vl, 4);
+        pyhost_buf_add(b, h[i].name, nl);
+        pyhost_buf_add(b, h[i].value, vl);
+    }
+    pyhost_frame_end(b, at);
+    return APR_SUCCESS;
+}
+
+static apr_status_t d_write(pyhost_io *io, const char *data, apr_size_t len, int flags)
+{
+    dio *d = (dio *)io;
+    pyhost_buf *b = &d->w->out;
+    pyhost_frame end = {PYHOST_F_END, 0, 0, 0};
+    const char *extra = NULL;
+    apr_size_t elen = 0;
+    int fl = flags & PYHOST_OUT_FLUSH ? PYHOST_FL_FLUSH : 0;
+    if (d->broken) {
+        return APR_ECONNRESET;
+    }
+    if (len <= COPY_LIMIT) {
+        if (len) {
+            pyhost_frame_add(b, PYHOST_F_DATA, fl, 0, data, len);
+        }
+    }
+    else {
+        pyhost_frame f = {PYHOST_F_DATA, (uint8_t)fl, 0, (uint32_t)len};
+        pyhost_buf_add(b, &f, sizeof(f));
+        extra = data;
+        elen = len;
+    }
+    if (flags & PYHOST_OUT_LAST) {
+        return send_out(d, extra, elen, &end, sizeof(end), -1);
+    }
+    if ((flags & PYHOST_OUT_FLUSH) || extra || b->len > OUT_HIGH_WATER) {
+        return send_out(d, extra, elen, NULL, 0, -1);
+    }
+    return APR_SUCCESS;
+}
+
+static apr_status_t d_sendfile(pyhost_io *io, int fd, apr_off_t offset, apr_off_t len)
+{
+    dio *d = (dio *)io;
+    int64_t span[2] = {offset, len};
+    pyhost_frame end = {PYHOST_F_END, 0, 0, 0};
+    if (d->broken) {
+        return APR_ECONNRESET;
+    }
+    pyhost_frame_add(&d->w->out, PYHOST_F_FILE, 0, 0, span, sizeof(span));
+    return send_out(d, NULL, 0, &end, sizeof(end), fd);
+}
+
+static void d_abort(pyhost_io *io)
+{
+    dio *d = (dio *)io;
+    pyhost_frame end = {PYHOST_F_END, PYHOST_FL_FAILED, 0, 0};
+    if (!d->broken) {
+        send_out(d, NULL, 0, &end, sizeof(end), -1);
+    }
+}
+
+static const pyhost_io_ops daemon_ops = {d_read, d_start, d_write, d_sendfile, d_abort};
+
+static void refuse(dio *d, int status, int retry, const char *why)
+{
+    pyhost_frame_add(&d->w->out, PYHOST_F_REFUSE, retry ? PYHOST_FL_RETRY : 0, status, why,
+                     strlen(why));
+    send_out(d, NULL, 0, NULL, 0, -1);
+}
+
+/* ---- one request ------------------------------------------------------------------------- */
+
+typedef struct {
+    const char *p;
+    apr_size_t n;
+} span;
+
+typedef struct {
+    span script, handler_script, callable, app_group, addr, port, method, uri;
+} req_info;
+
+static void note_pair(void *ctx, unsigned id, const char *k, apr_size_t kl, const char *v,
+                      apr_size_t vl)
+{
+    req_info *ri = ctx;
+    span *to = NULL;
+    (void)k;
+    (void)kl;
+    switch (id) {
+    case PYHOST_K_SCRIPT_FILENAME:
+        to = &ri->script;
+        break;
+    case PYHOST_K_HANDLER_SCRIPT:
+        to = &ri->handler_script;
+        break;
+    case PYHOST_K_CALLABLE_OBJECT:
+        to = &ri->callable;
+        break;
+    case PYHOST_K_APPLICATION_GROUP:
+        to = &ri->app_group;
+        break;
+    case PYHOST_K_REMOTE_ADDR:
+        to = &ri->addr;
+        break;
+    case PYHOST_K_REMOTE_PORT:
+        to = &ri->port;
+        break;
+    case PYHOST_K_REQUEST_METHOD:
+        to = &ri->method;
+        break;
+    case PYHOST_K_REQUEST_URI:
+        to = &ri->uri;
+        break;
+    default:
+        return;
+    }
+    to->p = v;
+    to->n = vl;
+}
+
+typedef struct {
+    const char *p;
+    apr_size_t len;
+    uint32_t npairs;
+} pairs_src;
+
+static void request_pairs(void *ctx, pyhost_env_fn fn, void *fn_ctx)
+{
+    pairs_src *src = ctx;
+    pyhost_pairs_walk(src->p, src->len, src->npairs, fn, fn_ctx);
+}
+
+/* Wire strings are not NUL-terminated. */
+static const char *cstr(apr_pool_t *p, const span *v)
+{
+    return apr_pstrmemdup(p, v->p ? v->p : "", v->n);
+}
+
+/* Runs the application for a request that was accepted. */
+static int run(worker *w, dio *d, pyhost_wsgi_call *call)
+{
+    int rv;
+    pthread_mutex_lock(&w->wlock);
+    w->cur = d;
+    w->view.interp = call->interp;
+    w->view.interrupted = 0;
+    w->view.given_up = 0;
+    w->view.started = apr_time_now();
+    pthread_mutex_unlock(&w->wlock);
+    rv = pyhost_wsgi_run(call);
+    pthread_mutex_lock(&w->wlock);
+    w->cur = NULL;
+    w->view.started = 0;
+    if (w->view.given_up) {
+        __atomic_sub_fetch(&sv.given_up, 1, __ATOMIC_SEQ_CST);
+    }
+    pthread_mutex_unlock(&w->wlock);
+    return rv;
+}
+
+/* Runs one request whose payload is in w->req. Returns -1 if the connection must close. */
+static int handle_request(dconn *c, worker *w, apr_pool_t *p)
+{
+    pyhost_req_fixed fx;
+    pairs_src src;
+    req_info ri;
+    dio d;
+    pyhost_wsgi_call call;
+    pyhost_interp *interp;
+    apr_time_t now = apr_time_now();
+    apr_uint64_t done;
+    int rv;
+
+    memcpy(&fx, w->req.data, sizeof(fx));
+    src.p = w->req.data + sizeof(fx);
+    src.len = w->req.len - sizeof(fx);
+    src.npairs = fx.npairs;
+    memset(&ri, 0, sizeof(ri));
+    memset(&d, 0, sizeof(d));
+    d.io.ops = &daemon_ops;
+    d.io.head_request = (fx.flags & PYHOST_RQ_HEAD) != 0;
+    d.c = c;
+    d.w = w;
+    d.eof = (fx.flags & PYHOST_RQ_NO_BODY) != 0;
+    d.open = !d.eof;
+    d.active = !(fx.flags & PYHOST_RQ_IGNORE_ACTIVITY);
+
+    if (pyhost_pairs_walk(src.p, src.len, src.npairs, note_pair, &ri) < 0 || !ri.script.p ||
+        !ri.callable.p || !ri.app_group.p) {
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, sv.s,
+                     "daemon process %ld of group '%s': malformed request from Apache",
+                     (long)sv.pid, sv.g->name);
+        refuse(&d, 500, 0, "malformed request");
+        return -1;
+    }
+    if (d.active) {
+        touch();
+    }
+    if (!sv.first_request) {
+        sv.first_request = now;
+    }
+    if (__atomic_load_n(&sv.stopping, __ATOMIC_SEQ_CST)) {
+        refuse(&d, 503, 1, "the daemon process is stopping");
+        drain(&d);
+        return d.broken ? -1 : 0;
+    }
+    if (sv.g->queue_timeout && now - fx.request_time > sv.g->queue_timeout) {
+        refuse(&d, 503, 0,
+               apr_psprintf(p,
+                            "queue-timeout: the request waited %.1f seconds for a thread of "
+                            "the daemon group (queue-timeout=%ld)",
+                            (double)(now - fx.request_time) / APR_USEC_PER_SEC,
+                            (long)apr_time_sec(sv.g->queue_timeout)));
+        drain(&d);
+        return d.broken ? -1 : 0;
+    }
+
+    memset(&call, 0, sizeof(call));
+    call.script = cstr(p, ri.handler_script.n ? &ri.handler_script : &ri.script);
+    call.callable = cstr(p, &ri.callable);
+    /* with a pool, the least busy member runs the request */
+    interp = sv.g->interpreters > 1
+                 ? pyhost_interp_pick(cstr(p, &ri.app_group), sv.g->interpreters, w->index - 1)
+                 : pyhost_interp_get(cstr(p, &ri.app_group));
+    if (!interp) {
+        refuse(&d, 500, 0, "cannot create the Python interpreter");
+        drain(&d);
+        return d.broken ? -1 : 0;
+    }
+    if ((fx.flags & PYHOST_RQ_RELOAD) &&
+        pyhost_script_changed(interp, call.script, fx.script_mtime)) {
+        /* the new code runs in a new process; this request waits for it */
+        pyhost_daemon_recycle(PYHOST_RECYCLE_DRAIN, "script_reload",
+                              apr_psprintf(p, "script %s changed", call.script));
+        refuse(&d, 503, 1, "the script changed; the daemon process restarts");
+        drain(&d);
+        if (sv.g->interpreters > 1) {
+            pyhost_interp_done(interp);
+        }
+        return d.broken ? -1 : 0;
+    }
+    call.interp = interp;
+    call.mtime = fx.script_mtime;
+    call.reload = 0;
+    call.pairs = request_pairs;
+    call.pairs_ctx = &src;
+    call.io = &d.io;
+    call.log.s = sv.s;
+    call.log.client = apr_psprintf(p, "%s:%s", cstr(p, &ri.addr), cstr(p, &ri.port));
+    call.queue_start = (double)fx.sent_time / 1e6;
+    call.daemon_start = (double)now / 1e6;
+    call.thread_id = w->index;
+    call.request_start = fx.request_time;
+    pthread_mutex_lock(&w->wlock);
+    w->view.what = apr_psprintf(p, "%s %s (client %s)", cstr(p, &ri.method), cstr(p, &ri.uri),
+                                call.log.client);
+    pthread_mutex_unlock(&w->wlock);
+
+    rv = run(w, &d, &call);
+    if (sv.g->interpreters > 1) {
+        pyhost_interp_done(interp);
+    }
+    if (rv != OK && !d.broken) {
+        refuse(&d, rv, 0, "the application failed before its response; see the daemon's log");
+    }
+    drain(&d);
+    if (d.active) {
+        touch();
+    }
+    done = __atomic_add_fetch(&sv.completed, 1, __ATOMIC_SEQ_CST);
+    if (sv.g->maximum_requests && done == (apr_uint64_t)sv.g->maximum_requests) {
+        pyhost_daemon_recycle(
+            PYHOST_RECYCLE_GRACEFUL, "maximum_requests",
+            apr_psprintf(p, "maximum-requests (%d) reached", sv.g->maximum_requests));
+    }
+    return d.broken ? -1 : 0;
+}
+
+/* Logs a connection that did not prove it comes from Apache. */
+static void log_stranger(dconn *c)
+{
+    struct ucred cred;
+    socklen_t cl = sizeof(cred);
+    memset(&cred, 0, sizeof(cred));
+    getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl);
+    ap_log_error(APLOG_MARK, APLOG_ERR, 0, sv.s,
+                 "daemon process %ld of group '%s': dropped a connection from pid %ld (uid %ld) "
+                 "that did not present Apache's secret",
+                 (long)sv.pid, sv.g->name, (long)cred.pid, (long)cred.uid);
+}
+
+/* Serves one request on a ready connection. Returns 0 to keep it, -1 to close it. */
+static int serve(dconn *c, worker *w, apr_pool_t *p)
+{
+    pyhost_frame f;
+    for (;;) {
+        if (next_frame(c, &f) < 0) {
+            if (!c->authed && (c->in.len || errno)) {
+                log_stranger(c); /* junk, or less than a frame */
+            }
+            return -1;
+        }
+        if (!c->authed) {
+            uint32_t magic = 0;
+            if (f.type != PYHOST_F_HELLO || f.len != 4 + PYHOST_SECRET_LEN || need(c, f.len) < 0 ||
+                (memcpy(&magic, c->in.data + c->pos, 4), magic != PYHOST_PROTO_MAGIC) ||
+                memcmp(c->in.data + c->pos + 4, pyhost_shm->secret, PYHOST_SECRET_LEN)) {
+                log_stranger(c);
+                return -1;
+            }
+            c->pos += f.len;
+            c->authed = 1;
+            continue;
+        }
+        if (f.type != PYHOST_F_REQUEST || f.len < sizeof(pyhost_req_fixed) || need(c, f.len) < 0) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, 0, sv.s,
+                         "daemon process %ld of group '%s': unexpected frame %d from Apache; "
+                         "connection dropped",
+                         (long)sv.pid, sv.g->name, f.type);
+            return -1;
+        }
+        w->req.len = 0;
+        pyhost_buf_add(&w->req, c->in.data + c->pos, f.len);
+        c->pos += f.len;
+        return handle_request(c, w, p) < 0 ? -1 : 0;
+    }
+}
+
+static void old_done(void)
+{
+    if (!__atomic_sub_fetch(&sv.old_left, 1, __ATOMIC_SEQ_CST)) {
+        pyhost_serve_stop();
+    }
+}
+
+static void *worker_main(void *arg)
+{
+    worker *w = arg;
+    apr_pool_t *p;
+    int rv;
+    apr_pool_create(&p, NULL);
+    w->view.py_thread = (apr_uint64_t)pthread_self();
+    for (;;) {
+        struct epoll_event ev;
+        dconn *c;
+        int n = epoll_wait(sv.epfd, &ev, 1, -1);
+        if (n < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            break;
+        }
+        if (n == 0) {
+            continue;
+        }
+        if (ev.data.ptr == &wake_tag) {
+            break;
+        }
+        if (ev.data.ptr == &listener_tag) {
+            accept_all();
+            continue;
+        }
+        c = ev.data.ptr;
+        __atomic_add_fetch(&sv.busy, 1, __ATOMIC_SEQ_CST);
+        if (!conn_claim(c, CONN_IDLE, CONN_BUSY)) {
+            __atomic_sub_fetch(&sv.busy, 1, __ATOMIC_SEQ_CST);
+            continue;
+        }
+        /* Apache writes a kept connection's next request as soon as its client has the
+         * response, which can be before this thread has read the last of the body exchange
+         * before it: a request read along with that is served at once (epoll would not
+         * report it), unless the process is stopping (conn_idle says GOODBYE to it). */
+        do {
+            __atomic_store_n(&w->phase, PHASE_BUSY, __ATOMIC_SEQ_CST);
+            rv = serve(c, w, p);
+            if (__atomic_exchange_n(&w->phase, PHASE_IDLE, __ATOMIC_SEQ_CST) == PHASE_OLD) {
+                old_done();
+            }
+            apr_pool_clear(p);
+        } while (rv == 0 && c->pos < c->in.len && !__atomic_load_n(&sv.stopping, __ATOMIC_SEQ_CST));
+        if (rv < 0) {
+            epoll_ctl(sv.epfd, EPOLL_CTL_DEL, c->fd, NULL);
+            conn_close(c);
+        }
+        else {
+            conn_idle(c);
+        }
+        if (!__atomic_sub_fetch(&sv.busy, 1, __ATOMIC_SEQ_CST)) {
+            pyhost_daemon_idle();
+        }
+    }
+    apr_pool_destroy(p);
+    return NULL;
+}
+
+/* ---- start and stop ---------------------------------------------------------------------- */
+
+int pyhost_serve_start(pyhost_group *g, server_rec *s)
+{
+    struct epoll_event ev;
+    pthread_attr_t attr;
+    int i, flags;
+
+    memset(&sv, 0, sizeof(sv));
+    sv.g = g;
+    sv.s = s;
+    sv.pid = getpid();
+    sv.listen_fd = g->listen_fd;
+    pthread_mutex_init(&sv.mu, NULL);
+    sv.epfd = epoll_create1(EPOLL_CLOEXEC);
+    sv.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    flags = fcntl(sv.listen_fd, F_GETFL);
+    if (sv.epfd < 0 || sv.wake_fd < 0 || flags < 0 ||
+        fcntl(sv.listen_fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,
+                     "daemon process %ld of group '%s': cannot set up its event loop", (long)sv.pid,
+                     g->name);
+        return -1;
+    }
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    ev.data.ptr = &listener_tag;
+    epoll_ctl(sv.epfd, EPOLL_CTL_ADD, sv.listen_fd, &ev);
+    ev.events = EPOLLIN;
+    ev.data.ptr = &wake_tag;
+    epoll_ctl(sv.epfd, EPOLL_CTL_ADD, sv.wake_fd, &ev);
+
+    pthread_attr_init(&attr);
+    if (g->stack_size) {
+        apr_size_t least = (apr_size_t)PTHREAD_STACK_MIN;
+        pthread_attr_setstacksize(&attr, g->stack_size > least ? g->stack_size : least);
+    }
+    sv.workers = calloc((size_t)g->threads, sizeof(worker *));
+    sv.activity = apr_time_now();
+    for (i = 0; i < g->threads; i++) {
+        worker *w = calloc(1, sizeof(*w));
+        w->index = i + 1;
+        pthread_mutex_init(&w->wlock, NULL);
+        sv.workers[i] = w;
+        if (pthread_create(&w->thread, &attr, worker_main, w)) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,
+                         "daemon process %ld of group '%s': cannot start thread %d", (long)sv.pid,
+                         g->name, i + 1);
+            pthread_attr_destroy(&attr);
+            return -1;
+        }
+    }
+    pthread_attr_destroy(&attr);
+    return 0;
+}
+
+void pyhost_serve_stop(void)
+{
+    dconn *c;
+    uint64_t one = 1;
+    if (!sv.workers) {
+        return; /* a service daemon (threads=0) serves no requests */
+    }
+    __atomic_store_n(&sv.stopping, 1, __ATOMIC_SEQ_CST);
+    epoll_ctl(sv.epfd, EPOLL_CTL_DEL, sv.listen_fd, NULL);
+    pthread_mutex_lock(&sv.mu);
+    for (c = sv.conns; c; c = c->next) {
+        if (conn_claim(c, CONN_IDLE, CONN_CLOSED)) {
+            conn_goodbye(c);
+        }
+    }
+    pthread_mutex_unlock(&sv.mu);
+    if (write(sv.wake_fd, &one, sizeof(one)) != sizeof(one)) {
+        ap_log_error(APLOG_MARK, APLOG_WARNING, errno, sv.s,
+                     "daemon process %ld of group '%s': cannot wake its threads to stop",
+                     (long)sv.pid, sv.g->name);
+    }
+}
+
+void pyhost_serve_stop_after_current(void)
+{
+    int i;
+    if (!sv.workers) {
+        return;
+    }
+    __atomic_store_n(&sv.old_left, 1, __ATOMIC_SEQ_CST);
+    for (i = 0; i < sv.g->threads; i++) {
+        int busy = PHASE_BUSY;
+        /* counted first, so that a request ending at once cannot bring it to 0 early */
+        __atomic_add_fetch(&sv.old_left, 1, __ATOMIC_SEQ_CST);
+        if (!__atomic_compare_exchange_n(&sv.workers[i]->phase, &busy, PHASE_OLD, 0,
+                                         __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+            __atomic_sub_fetch(&sv.old_left, 1, __ATOMIC_SEQ_CST);
+        }
+    }
+    old_done();
+}
+
+int pyhost_serve_active(void)
+{
+    return __atomic_load_n(&sv.busy, __ATOMIC_SEQ_CST) -
+           __atomic_load_n(&sv.given_up, __ATOMIC_SEQ_CST);
+}
+
+int pyhost_serve_threads(void)
+{
+    return sv.workers ? sv.g->threads : 0;
+}
+
+int pyhost_serve_view(int i, pyhost_worker_view *v, char *buf, apr_size_t len)
+{
+    worker *w = sv.workers[i];
+    int busy;
+    pthread_mutex_lock(&w->wlock);
+    busy = w->view.started != 0;
+    if (busy) {
+        *v = w->view;
+        apr_cpystrn(buf, w->view.what ? w->view.what : "", len);
+        v->what = buf;
+    }
+    pthread_mutex_unlock(&w->wlock);
+    return busy;
+}
+
+void pyhost_serve_interrupted(int i, apr_time_t when)
+{
+    worker *w = sv.workers[i];
+    pthread_mutex_lock(&w->wlock);
+    w->view.interrupted = when;
+    pthread_mutex_unlock(&w->wlock);
+}
+
+apr_time_t pyhost_serve_activity(void)
+{
+    return __atomic_load_n(&sv.activity, __ATOMIC_RELAXED);
+}
+
+apr_time_t pyhost_serve_first_request(void)
+{
+    return sv.first_request;
+}
+
+void pyhost_serve_give_up(int i, int status, const char *why)
+{
+    worker *w = sv.workers[i];
+    pthread_mutex_lock(&w->wlock);
+    if (w->cur && !w->view.given_up) {
+        dio *d = w->cur;
+        pyhost_buf out = {NULL, 0, 0};
+        struct iovec iov;
+        if (d->head_out) {
+            pyhost_frame_add(&out, PYHOST_F_END, PYHOST_FL_FAILED, 0, NULL, 0);
+        }
+        else {
+            pyhost_frame_add(&out, PYHOST_F_REFUSE, 0, status, why, strlen(why));
+        }
+        iov.iov_base = out.data;
+        iov.iov_len = out.len;
+        if (!d->broken) {
+            /* reading shut first: once Apache has this answer, its next request must fail
+             * to be sent on this connection (and go to a new one), not be sent and lost */
+            shutdown(d->c->fd, SHUT_RD);
+            pyhost_sendv(d->c->fd, &iov, 1, -1);
+            shutdown(d->c->fd, SHUT_RDWR);
+        }
+        pyhost_buf_free(&out);
+        d->broken = 1;
+        w->view.given_up = 1;
+        __atomic_add_fetch(&sv.given_up, 1, __ATOMIC_SEQ_CST);
+    }
+    pthread_mutex_unlock(&w->wlock);
+}

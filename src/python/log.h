@@ -1,0 +1,53 @@
+/* python/log.h: everything mod_pyhost writes to Apache's error log.
+ *
+ * A pyhost_logctx says where a line goes: a request (embedded mode: Apache adds the client),
+ * a daemon-side request (the client is named in the line), or the server. The Log type is
+ * wsgi.errors, sys.stdout and sys.stderr: line-buffered text streams whose lines become error
+ * log entries. */
+#ifndef PYHOST_LOG_H
+#define PYHOST_LOG_H
+
+#include <Python.h>
+
+#include "httpd.h"
+#include "http_log.h"
+
+typedef struct {
+    request_rec *r;     /* embedded request, or NULL */
+    server_rec *s;      /* server whose error log is used when r is NULL */
+    const char *client; /* "address:port" of a daemon-side request, or NULL */
+} pyhost_logctx;
+
+/* The request this thread is running, if any: sys.stdout and sys.stderr follow it. */
+extern _Thread_local const pyhost_logctx *pyhost_current_log;
+
+/* The process's server, for lines that belong to no request. */
+extern server_rec *pyhost_log_server;
+
+void pyhost_log_line(const pyhost_logctx *lc, int level, const char *msg);
+void pyhost_log_fmt(const pyhost_logctx *lc, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Logs the exception that is set, as headline + ": Type: message" and then its traceback, one
+ * entry per line, and clears it. Needs an attached thread state. */
+void pyhost_log_exception(const pyhost_logctx *lc, const char *headline);
+
+/* The exception that is set, normalised, as a new reference (NULL if none); clears it. */
+PyObject *pyhost_take_exception(void);
+
+/* Sets exc (a reference it takes) as the exception being raised again. */
+void pyhost_restore_exception(PyObject *exc);
+
+/* A new Log object of the given type: bound to a request (lc != NULL) or following the
+ * thread's current request (lc == NULL). */
+PyObject *pyhost_log_new(PyTypeObject *type, const pyhost_logctx *lc, int level);
+
+/* A stream that refuses use: sys.stdout or sys.stdin under WSGIRestrictStdout/Stdin. */
+PyObject *pyhost_log_restricted(PyTypeObject *type, const char *name);
+
+/* Flushes a partial line and unbinds the object from its request. */
+void pyhost_log_close(PyObject *log);
+
+extern PyType_Spec pyhost_log_spec;
+
+#endif

@@ -1,0 +1,24 @@
+/* python/script.h: WSGI scripts as Python modules.
+ *
+ * A script is loaded once per interpreter as a module named _mod_wsgi_<md5 of its path> and
+ * kept; with reloading on, a change of its modification time loads it afresh. */
+#ifndef PYHOST_SCRIPT_H
+#define PYHOST_SCRIPT_H
+
+#include "python/interp.h"
+#include "python/log.h"
+
+/* New reference to the module of the script at path in interp (attached), or NULL with the
+ * failure logged. mtime is the file's modification time if the caller knows it (0: unknown);
+ * reload asks for a fresh load when it differs from the loaded one. */
+PyObject *pyhost_script_module(pyhost_interp *interp, const char *path, apr_time_t mtime,
+                               int reload, const pyhost_logctx *lc);
+
+/* Whether the loaded module of path is older than mtime (for daemon reloading). Call it
+ * without a thread state attached. */
+int pyhost_script_changed(pyhost_interp *interp, const char *path, apr_time_t mtime);
+
+/* How many scripts this process has loaded successfully. */
+int pyhost_scripts_loaded(void);
+
+#endif

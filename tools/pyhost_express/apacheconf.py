@@ -16,6 +16,9 @@ from . import PROG, ov, q
 COMPRESSED_TYPES = ("text/plain text/html text/xml text/css text/javascript "
                     "application/xml application/xhtml+xml application/rss+xml "
                     "application/javascript application/x-javascript application/json")
+# An address Apache never listens on: the virtual host that gives a service its own error log
+# is never chosen for a request.
+NOWHERE = "127.254.254.254:9"
 LOG_FORMATS = {
     "common": '"%h %l %u %t \\"%r\\" %>s %b"',
     "combined": '"%h %l %u %t \\"%r\\" %>s %b \\"%{Referer}i\\" \\"%{User-Agent}i\\""',
@@ -51,7 +54,7 @@ class Renderer:
             want += ["filter", "deflate"]
         if o.server_status:
             want.append("status")
-        if s.proxy_mounts or o.proxy_virtual_hosts:
+        if s.proxy_mounts or o.proxy_virtual_hosts or o.proxy_timeout is not None:
             want += ["proxy", "proxy_http"]
             if any(t.startswith(("ws://", "wss://")) for _u, t in s.proxy_mounts):
                 want.append("proxy_wstunnel")
@@ -305,9 +308,9 @@ class Renderer:
                 "WSGIImportScript %s process-group=%s application-group=%%{GLOBAL}"
                 % (q(svc["script"]), ov(name))]
             if svc["log"]:
-                # A virtual host no request reaches (port 0 is never listened on), only to
+                # A virtual host no request reaches (Apache never listens there), only to
                 # give the service's daemon process its own error log.
-                lines = block("VirtualHost 127.0.0.1:0", [
+                lines = block("VirtualHost %s" % NOWHERE, [
                     "ServerName %s" % ov(name.replace(":", "-") + ".invalid"),
                     "ErrorLog %s" % q(self.error_log_target(svc["log"]))] + lines)
             L += lines + [""]

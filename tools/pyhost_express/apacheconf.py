@@ -368,10 +368,10 @@ class Renderer:
         if o.compress_responses:
             L.append("AddOutputFilterByType DEFLATE %s" % COMPRESSED_TYPES)
         for url, target in s.proxy_mounts:
-            slash = "/" if url.endswith("/") or url == "/" else ""
-            tail = target if not slash or target.endswith("/") else target + "/"
-            L += ["ProxyPass %s %s" % (q(url), q(tail)),
-                  "ProxyPassReverse %s %s" % (q(url), q(tail))]
+            # Apache wants both ends of a mapping to end in / or neither.
+            target = target.rstrip("/") + "/" if url.endswith("/") else target.rstrip("/")
+            L += ["ProxyPass %s %s" % (q(url), q(target)),
+                  "ProxyPassReverse %s %s" % (q(url), q(target))]
         return L + ([""] if L else [])
 
     def static(self):

@@ -321,3 +321,106 @@ def test_django_project_served_by_manage_py_runpyhost(app_dir):
                 proc.wait(10)
         shutil.rmtree(root, ignore_errors=True)
     assert proc.returncode == 0
+
+
+# ---- host names, access, static files, environment, debugging ----------------------------
+
+def get_with_host(port, path, host, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    try:
+        conn.request("GET", path, headers=dict(headers or {}, Host=host))
+        resp = conn.getresponse()
+        return resp.status, resp.getheader("Location"), resp.read()
+    finally:
+        conn.close()
+
+
+def test_server_name_refuses_other_names_and_redirects_the_bare_domain(app_dir, express):
+    script = write(os.path.join(app_dir, "app.wsgi"), app_source())
+    e = express(app_dir, [script, "--server-name", "www.example.test", "--server-alias",
+                          "*.alt.test"])
+    assert get_with_host(e.port, "/", "www.example.test")[0] == 200
+    assert get_with_host(e.port, "/", "api.alt.test")[0] == 200
+    assert get_with_host(e.port, "/", "elsewhere.test")[0] == 403
+    status, location, _b = get_with_host(e.port, "/a?b=1", "example.test")
+    assert (status, location) == (301, "http://www.example.test:%d/a?b=1" % e.port)
+    e2 = express(app_dir, [script, "--server-name", "www.example.test", "--allow-localhost"])
+    assert get_with_host(e2.port, "/", "localhost")[0] == 200  # the client is local
+
+
+def test_auth_user_and_group_scripts_guard_the_site(app_dir, express):
+    script = write(os.path.join(app_dir, "app.wsgi"), app_source())
+    auth = write(os.path.join(app_dir, "auth.wsgi"), """
+        def check_password(environ, user, password):
+            if user in ('alice', 'bob'):
+                return password == 'secret'
+            return None
+        def groups_for_user(environ, user):
+            return [b'staff'] if user == 'alice' else [b'guests']
+        """)
+    e = express(app_dir, [script, "--auth-user-script", auth, "--auth-group-script", auth,
+                          "--auth-group", "staff"])
+    import base64
+
+    def basic(user, password):
+        return {"Authorization": "Basic " + base64.b64encode(
+            ("%s:%s" % (user, password)).encode()).decode()}
+    assert get_with_host(e.port, "/", "localhost")[0] == 401
+    assert get_with_host(e.port, "/", "localhost", basic("alice", "wrong"))[0] == 401
+    assert get_with_host(e.port, "/", "localhost", basic("bob", "secret"))[0] == 401
+    status, _l, body = get_with_host(e.port, "/", "localhost", basic("alice", "secret"))
+    assert status == 200 and json.loads(body)["process_group"] == "localhost:%d" % e.port
+
+
+def test_document_root_index_listing_handlers_cgi_and_error_documents(app_dir, express):
+    script = write(os.path.join(app_dir, "app.wsgi"), app_source())
+    docs = os.path.join(app_dir, "docs")
+    write(os.path.join(docs, "with-index", "start.html"), "<p>start</p>\n")
+    write(os.path.join(docs, "listed", "a.txt"), "a\n")
+    write(os.path.join(docs, "page.res"), "resource source\n")
+    write(os.path.join(docs, "oops.html"), "<p>custom 404</p>\n")
+    write(os.path.join(docs, "hello.cgi"), "#!/bin/sh\nprintf 'Content-Type: text/plain\\n\\n"
+          "cgi says hi'\n", 0o755)
+    res = write(os.path.join(app_dir, "res.wsgi"), """
+        def handle_request(environ, start_response):  # WSGIHandlerScript's callable
+            start_response('200 OK', [('Content-Type', 'text/plain')])
+            return [b'handled ' + environ['SCRIPT_FILENAME'].encode()]
+        """)
+    e = express(app_dir, [script, "--document-root", docs, "--directory-index", "start.html",
+                          "--add-handler", ".res", res, "--with-cgi", "--error-document",
+                          "404", "/oops.html"])
+    status, _h, body = e.get("/with-index/")
+    assert (status, body) == (200, b"<p>start</p>\n")
+    assert e.get_json("/listed/")["path"] == "/listed/"  # no index: the application's
+    assert e.get("/page.res")[2] == ("handled %s" % os.path.join(docs, "page.res")).encode()
+    assert e.get("/hello.cgi")[2] == b"cgi says hi"
+    assert e.get("/hello.cgi")[0] == 200
+    static = express(docs, ["--application-type", "static", docs, "--directory-listing",
+                            "--error-document", "404", "/oops.html"])
+    status, _h, body = static.get("/listed/")
+    assert status == 200 and b'href="a.txt"' in body
+    status, _h, body = static.get("/nothing-here")
+    assert (status, body) == (404, b"<p>custom 404</p>\n")
+
+
+def test_envvars_script_passenv_and_process_name(app_dir, express):
+    script = write(os.path.join(app_dir, "app.wsgi"), """
+        def application(environ, start_response):
+            start_response('200 OK', [('Content-Type', 'text/plain')])
+            return [environ.get('PYHOST_GREETING', 'none').encode()]
+        """)
+    envvars = write(os.path.join(app_dir, "envvars"), "export PYHOST_GREETING=hi-there\n")
+    e = express(app_dir, [script, "--envvars-script", envvars, "--passenv", "PYHOST_GREETING",
+                          "--process-name", "my-web-parent"])
+    assert e.get("/")[2] == b"hi-there"
+    with open("/proc/%d/cmdline" % e.apache_pid, "rb") as f:
+        assert f.read().split(b"\0")[0] == b"my-web-parent"
+
+
+def test_debug_mode_serves_from_one_process_and_profiles_requests(app_dir, express):
+    script = write(os.path.join(app_dir, "app.wsgi"), app_source())
+    e = express(app_dir, [script, "--debug-mode", "--enable-profiler"])
+    data = e.get_json("/x")
+    assert data["process_group"] == "" and data["path"] == "/x"
+    assert data["pid"] == e.apache_pid  # httpd -X: Apache's only process
+    assert wait_for(lambda: glob.glob(os.path.join(e.root, "pstats", "request-*.pstats")))

@@ -264,8 +264,8 @@ def _http(g):
       help="the MIME types file (default: /etc/mime.types)")
     a("--add-handler", nargs=2, action="append", default=[], dest="handler_scripts",
       metavar=("EXTENSION", "SCRIPT-PATH"),
-      help="document-root files ending in EXTENSION are handled by the WSGI script "
-           "SCRIPT-PATH (repeatable)")
+      help="document-root files ending in EXTENSION are handled by the callable "
+           "handle_request of the WSGI script SCRIPT-PATH (repeatable)")
     a("--rewrite-rules", metavar="FILE-PATH",
       help="a file of mod_rewrite rules applied to every request (default: rewrite.conf in "
            "the server root, if it exists)")

@@ -424,3 +424,28 @@ def test_debug_mode_serves_from_one_process_and_profiles_requests(app_dir, expre
     assert data["process_group"] == "" and data["path"] == "/x"
     assert data["pid"] == e.apache_pid  # httpd -X: Apache's only process
     assert wait_for(lambda: glob.glob(os.path.join(e.root, "pstats", "request-*.pstats")))
+
+
+def test_paste_deploy_configuration(app_dir, express):
+    write(os.path.join(app_dir, "pasteapp.py"), """
+        def factory(global_config, **settings):
+            def application(environ, start_response):
+                start_response('200 OK', [('Content-Type', 'text/plain')])
+                return [('paste says %s' % settings['greeting']).encode()]
+            return application
+        """)
+    ini = write(os.path.join(app_dir, "site.ini"), """
+        [app:main]
+        use = call:pasteapp:factory
+        greeting = hello
+        """)
+    e = express(app_dir, ["--application-type", "paste", ini, "--python-path", app_dir])
+    assert e.get("/")[2] == b"paste says hello"
+
+
+def test_debug_mode_coverage_report_written_at_stop(app_dir, express):
+    script = write(os.path.join(app_dir, "app.wsgi"), app_source())
+    e = express(app_dir, [script, "--debug-mode", "--enable-coverage"])
+    assert e.get_json()["process_group"] == ""
+    assert e.terminate() == 0
+    assert wait_for(lambda: os.path.isfile(os.path.join(e.root, "htmlcov", "index.html")))

@@ -211,6 +211,9 @@ class Server:
             top = find_module_spec(o.application.split(".")[0], paths)
             locs = list(top.submodule_search_locations or []) if top else []
             self.watch = locs or [self.app_dir]
+        if kind == "paste" and importlib.util.find_spec("paste.deploy") is None:
+            fail("--application-type paste needs PasteDeploy, which is not installed here "
+                 "(Debian's python3-pastedeploy)")
         debugging = self.debug and any(getattr(o, a) for a in DEBUG_AIDS)
         self.handler_needed = kind in ("module", "paste") or (
             kind == "script" and (self.reload or debugging))

@@ -112,6 +112,7 @@ run: deps all
 	    --port 8000 --module-path $(CURDIR)/mod_pyhost.so $(RUN_AS)
 
 install: all
+	install -d $(DESTDIR)$(AP_MODDIR)
 	$(APXS) -i -S LIBEXECDIR=$(DESTDIR)$(AP_MODDIR) -n wsgi mod_pyhost.so
 	install -d $(DESTDIR)/etc/apache2/mods-available $(DESTDIR)/usr/local/bin
 	install -m 644 debian/pyhost.load debian/pyhost.conf $(DESTDIR)/etc/apache2/mods-available/

@@ -76,10 +76,11 @@ def find_module(explicit=None, modules_dir=None):
             if os.path.isfile(given):
                 return os.path.abspath(given)
             fail("the mod_pyhost module was not found at %s (given by %s)" % (given, how))
+    candidates = [os.path.join(apache_modules_dir(modules_dir), MODULE_FILE)]
     # tools/pyhost_express/ in a checkout: the module is built at the checkout's top.
-    here = os.path.dirname(os.path.realpath(os.path.abspath(__file__)))
-    candidates = [os.path.join(os.path.dirname(os.path.dirname(here)), MODULE_FILE),
-                  os.path.join(apache_modules_dir(modules_dir), MODULE_FILE)]
+    tools = os.path.dirname(os.path.dirname(os.path.realpath(os.path.abspath(__file__))))
+    if os.path.basename(tools) == "tools":
+        candidates.insert(0, os.path.join(os.path.dirname(tools), MODULE_FILE))
     for path in candidates:
         if os.path.isfile(path):
             return path

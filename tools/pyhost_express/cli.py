@@ -27,9 +27,11 @@ def build_parser():
         "The options are mod_wsgi-express's.")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     start = sub.add_parser("start-server", help="generate a configuration and run Apache "
-                           "in the foreground until Ctrl-C")
+                           "in the foreground until Ctrl-C",
+                           usage="%(prog)s [SCRIPT-OR-MODULE] [options]")
     setup = sub.add_parser("setup-server", help="only generate the configuration and an "
-                           "apachectl script (start-server --setup-only)")
+                           "apachectl script (start-server --setup-only)",
+                           usage="%(prog)s [SCRIPT-OR-MODULE] [options]")
     for p in (start, setup):
         add_server_options(p)
     for name, text in (("module-config", "print the LoadModule lines for an Apache "
@@ -172,7 +174,9 @@ def run_apache(server):
                 pass
     if state["stop_at"] is not None:
         return 0
-    log = server.startup_log() or server.error_log()
+    log = server.startup_log()
+    if not log or not _tail(log, 1):
+        log = server.error_log()
     msg = "%s: Apache exited with status %s" % (PROG, rc)
     if log:
         tail = _tail(log, 15)

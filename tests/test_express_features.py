@@ -93,6 +93,16 @@ def wait_for(predicate, timeout=15, step=0.1):
     return predicate()
 
 
+def get_with_host(port, path, host, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+    try:
+        conn.request("GET", path, headers=dict(headers or {}, Host=host))
+        resp = conn.getresponse()
+        return resp.status, resp.getheader("Location"), resp.read()
+    finally:
+        conn.close()
+
+
 # ---- TLS and HTTP/2 ----------------------------------------------------------------------
 
 def test_https_with_a_self_signed_certificate_and_http2(app_dir, express):
@@ -185,13 +195,18 @@ def backend():
 def test_proxy_mount_point_reaches_a_local_backend(app_dir, express, backend):
     script = write(os.path.join(app_dir, "app.wsgi"), app_source())
     e = express(app_dir, [script, "--proxy-mount-point", "/backend",
-                          "http://127.0.0.1:%d/api/" % backend])
+                          "http://127.0.0.1:%d/api/" % backend, "--proxy-virtual-host",
+                          "api.example.test", "http://127.0.0.1:%d/vhost" % backend])
     status, _h, body = e.get("/backend/items?id=3")
     assert status == 200, e.error_log()
     data = json.loads(body)
     assert data["path"] == "/api/items?id=3"
     assert data["forwarded_host"] == "127.0.0.1:%d" % e.port
     assert e.get_json("/elsewhere")["path"] == "/elsewhere"  # the application still
+    # --proxy-virtual-host: a whole host name goes to the backend.
+    status, _l, body = get_with_host(e.port, "/a/b", "api.example.test")
+    assert status == 200 and json.loads(body)["path"] == "/vhost/a/b"
+    assert json.loads(get_with_host(e.port, "/a/b", "localhost")[2])["path"] == "/a/b"
 
 
 # ---- service scripts ---------------------------------------------------------------------
@@ -324,16 +339,6 @@ def test_django_project_served_by_manage_py_runpyhost(app_dir):
 
 
 # ---- host names, access, static files, environment, debugging ----------------------------
-
-def get_with_host(port, path, host, headers=None):
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
-    try:
-        conn.request("GET", path, headers=dict(headers or {}, Host=host))
-        resp = conn.getresponse()
-        return resp.status, resp.getheader("Location"), resp.read()
-    finally:
-        conn.close()
-
 
 def test_server_name_refuses_other_names_and_redirects_the_bare_domain(app_dir, express):
     script = write(os.path.join(app_dir, "app.wsgi"), app_source())

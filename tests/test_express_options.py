@@ -13,7 +13,8 @@ from harness import APACHE, MODULE, free_port
 from test_express import (IS_ROOT, USER_ARGS, app_source, assert_plain_error, public_dir,
                           run_launcher, write)
 
-# mod_wsgi-express 6.0.5's option strings (its options.py), hidden ones included.
+# mod_wsgi-express 6.0.5's option strings (its options.py), hidden ones included; with -h and
+# --help, the 153 of the reference.
 MOD_WSGI_EXPRESS_OPTIONS = """
 application-type entry-point application-group process-group host port http2 https-port
 ssl-port ssl-certificate-file ssl-certificate-key-file ssl-certificate ssl-ca-certificate-file
@@ -40,6 +41,7 @@ socket-prefix add-handler chunked-request with-php5 with-cgi service-script serv
 service-group service-log-file orphan-interpreter embedded-mode enable-docs debug-mode
 enable-debugger debugger-startup enable-coverage coverage-directory enable-profiler
 profiler-directory enable-recorder recorder-directory enable-gdb gdb-executable setup-only
+enable-telemetry telemetry-ui-port
 """.split()
 # Named in issue 17 beyond that list (mod_wsgi 6's later options).
 ALSO = ["response-flush-delay", "python-warnings"]
@@ -182,7 +184,8 @@ def groups(f):
                    "--enable-gdb", "--gdb-executable", shutil.which("gdb") or "gdb"]),
         ("compatibility", [f["app"], "--enable-docs", "--telemetry-service", "unix:/tmp/t",
                            "--telemetry-interval", "2", "--telemetry-options",
-                           "+CaptureUserAgent", "--slow-requests", "5", "--user",
+                           "+CaptureUserAgent", "--slow-requests", "5",
+                           "--enable-telemetry", "--telemetry-ui-port", "8889", "--user",
                            "www-data" if IS_ROOT else os.environ.get("USER", "root"),
                            "--group", "www-data" if IS_ROOT else "root"]),
     ]
@@ -278,7 +281,7 @@ def _logs(conf, err, root, f):
 
 def _compatibility(conf, err, root, f):
     for option in ("--enable-docs", "--telemetry-service", "--telemetry-options",
-                   "--slow-requests"):
+                   "--slow-requests", "--enable-telemetry"):
         assert "note: %s" % option in err
 
 

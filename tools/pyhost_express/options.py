@@ -449,6 +449,11 @@ def _elsewhere(g):
            "accepted and ignored")
     a("--telemetry-service", metavar="TARGET",
       help="mod_wsgi's telemetry push: mod_pyhost has none; accepted and ignored")
+    a("--enable-telemetry", action="store_true",
+      help="mod_wsgi's bundled telemetry ingester and web UI: mod_pyhost has none; "
+           "accepted and ignored")
+    a("--telemetry-ui-port", type=int, default=8888, metavar="NUMBER",
+      help="that web UI's port (default: 8888): accepted and ignored")
     a("--telemetry-interval", type=float, default=1.0, metavar="SECONDS",
       help="its sampling interval (default: 1.0): accepted and ignored")
     a("--telemetry-options", action="append", default=[], metavar="ARGS",

@@ -26,6 +26,8 @@ IGNORED = {
     "enable_docs": "--enable-docs: mod_pyhost bundles no documentation site; ignored",
     "telemetry_service": "--telemetry-service: mod_pyhost has no telemetry service "
                          "(mod_wsgi 6's WSGITelemetry*); ignored",
+    "enable_telemetry": "--enable-telemetry: mod_pyhost has no telemetry ingester or web UI "
+                        "(mod_wsgi-telemetry); ignored",
     "telemetry_options": "--telemetry-options: mod_pyhost has no telemetry service; ignored",
     "slow_requests": "--slow-requests: mod_pyhost has no telemetry service to report them "
                      "to; ignored",

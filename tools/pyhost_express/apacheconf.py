@@ -11,7 +11,8 @@ server's rewrite rules with RewriteOptions Inherit.
 import os
 import sys
 
-from . import PROG, ov, q
+from . import PROG, fail, ov, q
+from .discovery import python_home
 
 COMPRESSED_TYPES = ("text/plain text/html text/xml text/css text/javascript "
                     "application/xml application/xhtml+xml application/rss+xml "
@@ -34,8 +35,14 @@ def block(head, lines, indent="    "):
 class Renderer:
     def __init__(self, server):
         self.s = server
-        self.o = server.opts
-        self.modules = []
+        self.o = o = server.opts
+        group = ov(o.application_group or "%{GLOBAL}")
+        # The daemon group: none in embedded mode, nor for static files alone.
+        self.daemon_group = None if server.embedded or (
+            server.static_dir and not server.handler_scripts) else server.group_name()
+        # How the application and --add-handler scripts are mapped.
+        self.groups = "process-group=%s application-group=%s" % (
+            ov(self.daemon_group or "%{GLOBAL}"), group)
 
     # -- modules --------------------------------------------------------------------------
     def needed_modules(self):
@@ -79,7 +86,6 @@ class Renderer:
             if not os.path.isfile(path):
                 if name in ("unixd", "log_config"):
                     continue  # built in on some platforms under other names
-                from . import fail
                 fail("the Apache module %s was not found (needed for the options given)" % path)
             L += block("IfModule !%s_module" % name, ["LoadModule %s_module %s" % (name, q(path))])
         L += ["LoadModule wsgi_module %s" % q(self.s.module), ""]
@@ -218,7 +224,6 @@ class Renderer:
     # -- mod_pyhost -----------------------------------------------------------------------
     def python(self):
         s, o = self.s, self.o
-        from .discovery import python_home
         L = []
         home = python_home(s.module)
         if home:
@@ -319,19 +324,14 @@ class Renderer:
     def application(self):
         s, o = self.s, self.o
         L = []
-        group = o.application_group or "%{GLOBAL}"
-        if not s.embedded:
-            L += self.daemon(s.group_name(), self.daemon_options())
-            groups = "process-group=%s application-group=%s" % (ov(s.group_name()), ov(group))
-        else:
-            groups = "process-group=%%{GLOBAL} application-group=%s" % ov(group)
-        self.groups = groups
+        if self.daemon_group:
+            L += self.daemon(self.daemon_group, self.daemon_options())
         if s.static_dir:
             return L + [""]
         target = s.handler if s.handler_needed else s.script
         if not s.handler_needed and o.callable_object != "application":
             L.append("WSGICallableObject %s" % q(o.callable_object))
-        L += ["WSGIScriptAlias %s %s %s" % (q(o.mount_point), q(target), groups)]
+        L += ["WSGIScriptAlias %s %s %s" % (q(o.mount_point), q(target), self.groups)]
         L += block("Directory %s" % q(os.path.dirname(target)),
                    block("Files %s" % q(os.path.basename(target)), ["Require all granted"]))
         return L + [""]

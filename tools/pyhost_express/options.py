@@ -125,7 +125,8 @@ def _listening(g):
     a("--server-alias", action="append", default=[], metavar="HOSTNAME", dest="server_aliases",
       help="another host name of the site; wildcards allowed (repeatable)")
     a("--allow-localhost", action="store_true",
-      help="with --server-name, still answer requests for localhost")
+      help="with --server-name, still answer requests made from this machine (localhost), "
+           "whatever host name they give")
 
 
 def _processes(g):

@@ -570,7 +570,7 @@ class Server:
             name = None
         return APACHECTL % {
             "shell": self.shell, "prog": PROG, "httpd": self.apache, "conf": self.conf,
-            "envvars": self.envvars_script(),
+            "envvars": _sh(self.envvars_script()),
             "exec": "exec -a %s" % _sh(name) if name else "exec",
             "startup": " -E %s" % _sh(self.startup_log()) if self.startup_log() else "",
         }
@@ -599,7 +599,7 @@ APACHECTL = r'''#!%(shell)s
 #   apachectl start [-DFOREGROUND]  stop  restart  graceful  graceful-stop  configtest
 HTTPD='%(httpd)s'
 CONF='%(conf)s'
-. '%(envvars)s'
+. %(envvars)s
 cmd="$1"
 [ $# -gt 0 ] && shift
 case "$cmd" in

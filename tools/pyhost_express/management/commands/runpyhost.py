@@ -26,7 +26,6 @@ def _url_path(url):
 
 class Command(BaseCommand):
     help = "Serve this project with Apache and mod_pyhost (pyhost-express start-server)."
-    requires_system_checks = []
 
     def add_arguments(self, parser):
         add_server_options(parser, with_application=False)

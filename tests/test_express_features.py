@@ -244,10 +244,22 @@ def test_service_script_runs_in_its_own_process_with_its_own_log(app_dir, expres
 
 # ---- status and compression --------------------------------------------------------------
 
-def test_server_status_answers(app_dir, express):
-    script = write(os.path.join(app_dir, "app.wsgi"), app_source())
-    e = express(app_dir, [script, "--server-status"])
-    e.get_json("/")
+def test_server_status_answers_and_server_metrics_reach_the_application(app_dir, express):
+    script = write(os.path.join(app_dir, "app.wsgi"), """
+        import json, os, mod_wsgi
+        def application(environ, start_response):
+            metrics = mod_wsgi.server_metrics()
+            body = json.dumps({'path': environ['PATH_INFO'], 'me': os.getpid(),
+                               'pids': [p['pid'] for p in (metrics or {}).get('processes', [])
+                                        if p['pid']]}).encode()
+            start_response('200 OK', [('Content-Type', 'application/json')])
+            return [body]
+        """)
+    # Embedded mode: in daemon processes server_metrics() still answers None (reported: the
+    # daemons are forked before Apache creates its scoreboard).
+    e = express(app_dir, [script, "--server-status", "--server-metrics", "--embedded-mode"])
+    data = e.get_json("/")
+    assert data["me"] in data["pids"]  # the serving child, seen in Apache's scoreboard
     status, headers, body = e.get("/server-status?auto")
     assert status == 200
     assert headers["content-type"].startswith("text/plain")

@@ -146,6 +146,32 @@ def test_https_only_redirects_plain_http_and_sends_hsts(app_dir, express):
     conn.close()
 
 
+def test_client_certificates_required_with_a_ca_file(app_dir, express):
+    script = write(os.path.join(app_dir, "app.wsgi"), """
+        import json
+        def application(environ, start_response):
+            start_response('200 OK', [('Content-Type', 'application/json')])
+            return [json.dumps(environ.get('SSL_CLIENT_S_DN_CN')).encode()]
+        """)
+    cert = self_signed(app_dir)
+    client = os.path.join(app_dir, "client")
+    subprocess.run(["openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=alice",
+                    "-keyout", client + ".key", "-out", client + ".csr"], check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=60)
+    subprocess.run(["openssl", "x509", "-req", "-in", client + ".csr", "-CA", cert + ".crt",
+                    "-CAkey", cert + ".key", "-CAcreateserial", "-days", "2",
+                    "-out", client + ".crt"], check=True, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=60)
+    https = free_port()
+    express(app_dir, [script, "--https-port", str(https), "--ssl-certificate", cert,
+                      "--ssl-ca-certificate-file", cert + ".crt", "--ssl-environment"])
+    where = ["--cacert", cert + ".crt", "--resolve", "localhost:%d:127.0.0.1" % https,
+             "https://localhost:%d/" % https]
+    assert curl(*where)[1] != 200  # no client certificate: the handshake is refused
+    version, status, body = curl("--cert", client + ".crt", "--key", client + ".key", *where)
+    assert status == 200 and json.loads(body) == "alice"
+
+
 # ---- logs --------------------------------------------------------------------------------
 
 def test_rotate_logs_starts_a_new_file_past_max_log_size(app_dir, express):
@@ -163,6 +189,19 @@ def test_rotate_logs_starts_a_new_file_past_max_log_size(app_dir, express):
     with open(files[-1], "rb") as f:
         assert b"noise " in f.read()
     assert glob.glob(os.path.join(e.root, "access_log.*"))
+    assert not os.path.exists(os.path.join(e.root, "error_log"))
+
+
+def test_log_directory_names_and_access_log_format(app_dir, express):
+    script = write(os.path.join(app_dir, "app.wsgi"), app_source())
+    logs = os.path.join(app_dir, "logs")
+    e = express(app_dir, [script, "--log-directory", logs, "--access-log",
+                          "--access-log-format", "%>s %U", "--access-log-name", "hits.log",
+                          "--error-log-name", "problems.log", "--log-level", "info"])
+    assert e.get_json("/counted")["path"] == "/counted"
+    hits = os.path.join(logs, "hits.log")
+    assert wait_for(lambda: os.path.exists(hits) and "200 /counted\n" in open(hits).read())
+    assert "resuming normal operations" in open(os.path.join(logs, "problems.log")).read()
     assert not os.path.exists(os.path.join(e.root, "error_log"))
 
 

@@ -191,7 +191,6 @@ class Renderer:
 
         per_child = 10 if max_clients >= 10 else max_clients
         children = (max_clients + per_child - 1) // per_child
-        max_clients = children * per_child
         start = share(o.initial_workers, 1)
         min_spare = share(o.minimum_spare_workers, 1)
         max_spare = max(min_spare + 1, share(o.maximum_spare_workers, 2))
@@ -215,7 +214,7 @@ class Renderer:
                 "ThreadsPerChild %d" % per_child,
                 "MinSpareThreads %d" % min_threads,
                 "MaxSpareThreads %d" % max_threads,
-                "MaxRequestWorkers %d" % max_clients,
+                "MaxRequestWorkers %d" % (children * per_child),  # whole children
                 "MaxConnectionsPerChild 0",
             ])
         return L + [""] + block("Directory /", ["AllowOverride None", "Require all denied"]) + [

@@ -2,7 +2,7 @@
 
     multihost_load.py HOST:PORT --threads N --max-requests N --max-seconds S
 
-Runs in the load balancer's network namespace (ip netns exec). Each thread keeps one
+Runs in the load balancer's network namespace (nsenter --net). Each thread keeps one
 keep-alive connection and sends POST /counter with a fresh Idempotency-Key. A request that
 fails (a status other than 200, or a broken connection) is recorded as a first-attempt
 failure and sent again with the same key, at most 5 times, 0.2 s apart: an increment

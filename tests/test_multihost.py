@@ -50,6 +50,13 @@ BACKEND = "app"
 TAG_RX = re.compile(r"^phm(\d+)-[0-9a-f]{4}-")
 
 
+def inside(ns):
+    """The command prefix that runs a program in network namespace ns. nsenter switches only
+    the network namespace; `ip netns exec` and `ip -n` also remount / and /sys, which fails
+    in a chroot whose root is not a mount point (tools/chroot-test's)."""
+    return ["nsenter", "--net=/run/netns/" + ns]
+
+
 def run(cmd, check=True, timeout=30, **kw):
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, **kw)
     if check and p.returncode != 0:
@@ -106,7 +113,7 @@ def prerequisites():
     """Why the test cannot run here, or None."""
     if os.geteuid() != 0:
         return "needs root (ip netns, Apache as root with User www-data)"
-    for tool in ("ip", "haproxy", "redis-server", "redis-cli", "curl"):
+    for tool in ("ip", "nsenter", "haproxy", "redis-server", "redis-cli", "curl"):
         if shutil.which(tool) is None:
             return "%s is not installed (make deps installs it)" % tool
     try:
@@ -118,7 +125,10 @@ def prerequisites():
     p = run(["ip", "netns", "add", probe], check=False)
     if p.returncode != 0:
         return "cannot make a network namespace: %s" % p.stderr.strip()
+    p = run(inside(probe) + ["ip", "link", "set", "lo", "up"], check=False)
     run(["ip", "netns", "del", probe], check=False)
+    if p.returncode != 0:
+        return "cannot enter a network namespace: %s" % p.stderr.strip()
     return None
 
 
@@ -230,22 +240,22 @@ class Cluster:
     def spawn(self, ns, cmd, **kw):
         kw.setdefault("stdout", subprocess.DEVNULL)
         kw.setdefault("stderr", subprocess.DEVNULL)
-        p = subprocess.Popen(["ip", "netns", "exec", ns] + cmd, start_new_session=True, **kw)
+        p = subprocess.Popen(inside(ns) + cmd, start_new_session=True, **kw)
         self.procs.append(p)
         return p
 
     def in_lb(self, cmd, **kw):
-        return run(["ip", "netns", "exec", self.lb] + cmd, **kw)
+        return run(inside(self.lb) + cmd, **kw)
 
     # -- set-up ------------------------------------------------------------------------
     def add_netns(self, name):
         run(["ip", "netns", "add", name])
         self.namespaces.append(name)
-        run(["ip", "-n", name, "link", "set", "lo", "up"])
+        run(inside(name) + ["ip", "link", "set", "lo", "up"])
 
     def make_network(self):
         self.add_netns(self.lb)
-        ip = ["ip", "-n", self.lb]
+        ip = inside(self.lb) + ["ip"]
         run(ip + ["link", "add", "br0", "type", "bridge"])
         run(ip + ["addr", "add", LB_ADDR + "/24", "dev", "br0"])
         run(ip + ["link", "set", "br0", "up"])
@@ -256,8 +266,8 @@ class Cluster:
                       "netns", h.ns])
             run(ip + ["link", "set", veth, "master", "br0"])
             run(ip + ["link", "set", veth, "up"])
-            run(["ip", "-n", h.ns, "addr", "add", h.addr + "/24", "dev", "eth0"])
-            run(["ip", "-n", h.ns, "link", "set", "eth0", "up"])
+            run(inside(h.ns) + ["ip", "addr", "add", h.addr + "/24", "dev", "eth0"])
+            run(inside(h.ns) + ["ip", "link", "set", "eth0", "up"])
 
     def haproxy_conf(self):
         """The example's haproxy.cfg with this test's global section, bind and servers."""
@@ -405,7 +415,7 @@ def test_rolling_deploy_under_load(cluster):
         f.write('#!/bin/sh\nset -e\nroot=%s/$1\n'
                 'ln -sfn "releases/$2" "$root/current.new"\n'
                 'mv -T "$root/current.new" "$root/current"\n'
-                'exec ip netns exec %s-$1 %s -f "$root/httpd.conf" -k graceful\n'
+                'exec nsenter --net=/run/netns/%s-$1 %s -f "$root/httpd.conf" -k graceful\n'
                 % (c.dir, c.tag, APACHE))
     os.chmod(switch, 0o755)
 

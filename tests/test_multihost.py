@@ -341,10 +341,13 @@ class Cluster:
         raise AssertionError("no BACKEND row in HAProxy's show stat")
 
     # -- load --------------------------------------------------------------------------
-    def start_load(self, max_seconds=60, max_requests=30000):
+    def start_load(self, max_seconds=150, max_requests=120000):
+        """The load generator; 4 ms between a thread's requests keeps it under 1,000
+        requests a second, so the bounds are far from a normal run's end (the tests stop it
+        and check it was them)."""
         p = self.spawn(self.lb, [sys.executable, LOAD_SCRIPT, LB_ADDR + ":80",
                                  "--threads", str(THREADS), "--max-seconds", str(max_seconds),
-                                 "--max-requests", str(max_requests)],
+                                 "--max-requests", str(max_requests), "--pause", "0.004"],
                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         line = p.stderr.readline()
         assert line.strip() == b"started", "the load generator said %r" % line
@@ -429,7 +432,7 @@ def test_rolling_deploy_under_load(cluster):
                       "--socket", c.socket, "--backend", BACKEND] + servers +
                      ["--deploy-command", switch + " {name} {version}", "--version", "2",
                       "--drain-timeout", "20", "--ready-timeout", "30"],
-                     check=False, timeout=150)
+                     check=False, timeout=120)
     t_deployed = time.monotonic()
     time.sleep(1.0)
     result = c.stop_load(load)
@@ -514,3 +517,31 @@ def test_host_killed_under_load(cluster):
           "retries %s, redispatches %s, DOWN after %.1f s, counter %d"
           % (killed, len(records), len(failed), be["wretr"], be["wredis"], t_down - t_kill,
              c.counter()))
+
+
+def test_failed_deploy_stops_with_the_host_in_maintenance(cluster):
+    """When the deploy command fails on a host, rolling-deploy stops there: that host stays
+    in maintenance, the next ones are not touched, and the others keep serving."""
+    c = cluster
+    first, rest = c.hosts[0], c.hosts[1:]
+    servers = []
+    for h in c.hosts:
+        servers += ["--server", "%s=%s" % (h.name, h.addr)]
+    deploy = c.in_lb([sys.executable, os.path.join(EXAMPLES, "rolling-deploy"),
+                      "--socket", c.socket, "--backend", BACKEND] + servers +
+                     ["--deploy-command", "exit 3", "--version", "2"],
+                     check=False, timeout=60)
+    assert deploy.returncode == 1, deploy.stdout + deploy.stderr
+    assert ("rolling-deploy: error: the deploy command exited with 3; %s stays in maintenance"
+            % first.name) in deploy.stdout
+    assert not any(h.name + " (" in deploy.stdout for h in rest)
+    assert c.status(first.name) == "MAINT"
+    for h in rest:
+        assert c.status(h.name).startswith("UP")
+        assert h.version()["version"] == "1"
+    seen = set()
+    for _ in range(6):
+        p = c.in_lb(["curl", "-s", "--max-time", "5", "-X", "POST", "-H",
+                     "Idempotency-Key: " + secrets.token_hex(8), "http://%s/counter" % LB_ADDR])
+        seen.add(json.loads(p.stdout)["host"])
+    assert seen == {h.name for h in rest}

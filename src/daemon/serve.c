@@ -8,6 +8,8 @@
  * response written as frames with as few writes as the application's flushes allow. */
 #include "daemon/serve.h"
 
+#include "daemon/recycle.h"
+
 #include "python/interp.h"
 #include "python/script.h"
 #include "python/wsgi.h"
@@ -62,6 +64,7 @@ enum { PHASE_IDLE, PHASE_BUSY, PHASE_OLD };
 static struct {
     pyhost_group *g;
     server_rec *s;
+    unsigned char secret[PYHOST_SECRET_LEN]; /* what Apache's connections present first */
     int epfd;
     int listen_fd;
     int wake_fd;
@@ -726,7 +729,7 @@ static int serve(dconn *c, worker *w, apr_pool_t *p)
             uint32_t magic = 0;
             if (f.type != PYHOST_F_HELLO || f.len != 4 + PYHOST_SECRET_LEN || need(c, f.len) < 0 ||
                 (memcpy(&magic, c->in.data + c->pos, 4), magic != PYHOST_PROTO_MAGIC) ||
-                memcmp(c->in.data + c->pos + 4, pyhost_shm->secret, PYHOST_SECRET_LEN)) {
+                memcmp(c->in.data + c->pos + 4, sv.secret, PYHOST_SECRET_LEN)) {
                 log_stranger(c);
                 return -1;
             }
@@ -817,7 +820,7 @@ static void *worker_main(void *arg)
 
 /* ---- start and stop ---------------------------------------------------------------------- */
 
-int pyhost_serve_start(pyhost_group *g, server_rec *s)
+int pyhost_serve_start(pyhost_group *g, server_rec *s, const unsigned char *secret)
 {
     struct epoll_event ev;
     pthread_attr_t attr;
@@ -826,6 +829,7 @@ int pyhost_serve_start(pyhost_group *g, server_rec *s)
     memset(&sv, 0, sizeof(sv));
     sv.g = g;
     sv.s = s;
+    memcpy(sv.secret, secret, PYHOST_SECRET_LEN);
     sv.pid = getpid();
     sv.listen_fd = g->listen_fd;
     pthread_mutex_init(&sv.mu, NULL);

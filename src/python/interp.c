@@ -10,8 +10,10 @@
 
 #include "python/log.h"
 #include "python/events.h"
+#include "python/preflight.h"
 #include "python/pymodule.h"
 #include "python/script.h"
+#include "shared/process.h"
 
 #include "http_log.h"
 #include "apr_strings.h"
@@ -23,8 +25,6 @@
 #include <unistd.h>
 
 APLOG_USE_MODULE(wsgi);
-
-pyhost_process pyhost_proc;
 
 static int python_ready;
 static apr_pool_t *interp_pool;
@@ -297,6 +297,7 @@ int pyhost_python_init(apr_pool_t *p, server_rec *s)
     int i;
 
     pyhost_log_server = s;
+    pyhost_log_set_explainer(pyhost_explain_import_error);
     interp_pool = p;
     apr_thread_mutex_create(&table_lock, APR_THREAD_MUTEX_DEFAULT, p);
     apr_thread_mutex_create(&create_lock, APR_THREAD_MUTEX_DEFAULT, p);

@@ -9,6 +9,7 @@
 #include "python/metrics.h"
 
 #include "python/interp.h"
+#include "shared/process.h"
 
 #include "scoreboard.h"
 #include "apr_strings.h"

@@ -12,6 +12,7 @@
 #include "python/metrics.h"
 #include "python/pymodule.h"
 #include "python/script.h"
+#include "shared/process.h"
 
 #include "httpd.h"
 #include "apr_strings.h"

@@ -7,6 +7,7 @@
  * stop: no new connections, idle ones told GOODBYE, running requests given shutdown-timeout,
  * shutdown callbacks run. */
 #include "shared/daemon.h"
+#include "shared/alloc.h"
 #include "daemon/recycle.h"
 #include "daemon/serve.h"
 #include "daemon/watch.h"
@@ -103,7 +104,7 @@ static void drop_privileges(pyhost_group *g)
         fatal("cannot set its group id", errno);
     }
     if (g->ngroups) {
-        gid_t *list = malloc(sizeof(gid_t) * (size_t)(g->ngroups + 1));
+        gid_t *list = pyhost_xmalloc(sizeof(gid_t) * (size_t)(g->ngroups + 1));
         list[0] = g->gid;
         memcpy(list + 1, g->groups, sizeof(gid_t) * (size_t)g->ngroups);
         if (setgroups((size_t)g->ngroups + 1, list) < 0) {

@@ -7,6 +7,7 @@
  * sys.stdout/stderr to the error log, restrictions, sys.path), preloading of scripts, and
  * finalisation. */
 #include "python/interp.h"
+#include "shared/alloc.h"
 
 #include "python/log.h"
 #include "python/events.h"
@@ -72,10 +73,7 @@ static void remember_tstate(int index, PyThreadState *ts)
     }
     if (index >= tls_count) {
         int n = index + 8, i;
-        PyThreadState **v = realloc(tls_states, (size_t)n * sizeof(*v));
-        if (!v) {
-            abort();
-        }
+        PyThreadState **v = pyhost_xrealloc(tls_states, (size_t)n * sizeof(*v));
         for (i = tls_count; i < n; i++) {
             v[i] = NULL;
         }

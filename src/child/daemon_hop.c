@@ -775,6 +775,9 @@ int pyhost_daemon_hop(pyhost_route *rt)
         case HOP_FAIL:
             return x.status;
         case HOP_CUT_SHORT:
+            if (!x.client_gone) {
+                pass(&x, 1); /* what came before the cut is the client's, as in embedded mode */
+            }
             pyhost_cut_short(r, x.bb);
             return OK;
         case HOP_RESEND:

@@ -148,6 +148,9 @@ int pyhost_embedded_run(pyhost_route *rt)
     }
     interp = pyhost_interp_get(rt->application_group);
     if (!interp) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "%s: Python interpreter '%s' could not be created: %s", rt->script,
+                      rt->application_group, pyhost_interp_failure(rt->application_group));
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     if (!thread_number) {

@@ -218,11 +218,23 @@ typedef struct dio {
     int eof;         /* the whole body has arrived */
     int open;        /* BODY frames are coming until EOF or PAUSE */
     int pending;     /* flags of the BODY frame being read, applied when it is all taken */
-    int broken;      /* the connection is out of step: close it */
+    int broken;      /* the connection is out of step: close it (atomic: see is_broken) */
     int head_queued; /* the response head is in w->out */
     int head_out;    /* the response head has been written */
     int active;      /* counts as activity (not WSGIIgnoreActivity) */
 } dio;
+
+/* broken is set by the worker and by the watch (pyhost_serve_give_up, under the worker's
+ * wlock) and read by both: always through these, never as a plain field. */
+static int is_broken(const dio *d)
+{
+    return __atomic_load_n(&d->broken, __ATOMIC_SEQ_CST);
+}
+
+static void set_broken(dio *d)
+{
+    __atomic_store_n(&d->broken, 1, __ATOMIC_SEQ_CST);
+}
 
 static void apply_pending(dio *d)
 {
@@ -257,7 +269,7 @@ static apr_status_t send_out(dio *d, const char *data, apr_size_t len, const voi
         iov[n++].iov_len = tlen;
     }
     pthread_mutex_lock(&d->w->wlock);
-    if (d->broken) {
+    if (is_broken(d)) {
         err = ECONNRESET; /* the watch gave up on this request */
     }
     else if (n) {
@@ -267,7 +279,7 @@ static apr_status_t send_out(dio *d, const char *data, apr_size_t len, const voi
     pthread_mutex_unlock(&d->w->wlock);
     d->w->out.len = 0;
     if (err) {
-        d->broken = 1;
+        set_broken(d);
         return APR_FROM_OS_ERROR(err);
     }
     return APR_SUCCESS;
@@ -298,7 +310,7 @@ static apr_status_t d_read(pyhost_io *io, char *buf, apr_size_t *len)
         if (pyhost_reader_left(rd)) {
             res = pyhost_read_into(rd, buf, want, len);
             if (res != PYHOST_READ_OK) {
-                d->broken = 1;
+                set_broken(d);
                 return res == PYHOST_READ_FAILED ? APR_FROM_OS_ERROR(rd->err) : APR_EOF;
             }
             if (!pyhost_reader_left(rd)) {
@@ -313,7 +325,7 @@ static apr_status_t d_read(pyhost_io *io, char *buf, apr_size_t *len)
             return APR_ECONNRESET;
         }
         if (pyhost_read_frame(rd, &f) != PYHOST_READ_OK || f.type != PYHOST_F_BODY) {
-            d->broken = 1;
+            set_broken(d);
             return APR_EGENERAL;
         }
         d->pending = f.flags;
@@ -327,13 +339,13 @@ static apr_status_t d_read(pyhost_io *io, char *buf, apr_size_t *len)
 static void drain(dio *d)
 {
     pyhost_reader *rd = &d->c->rd;
-    while (!d->broken && (pyhost_reader_left(rd) || d->open)) {
+    while (!is_broken(d) && (pyhost_reader_left(rd) || d->open)) {
         pyhost_frame f;
         if (pyhost_reader_left(rd)) {
             const char *p;
             apr_size_t n;
             if (pyhost_read_some(rd, pyhost_reader_left(rd), &p, &n) != PYHOST_READ_OK) {
-                d->broken = 1;
+                set_broken(d);
                 return;
             }
             if (!pyhost_reader_left(rd)) {
@@ -342,7 +354,7 @@ static void drain(dio *d)
             continue;
         }
         if (pyhost_read_frame(rd, &f) != PYHOST_READ_OK || f.type != PYHOST_F_BODY) {
-            d->broken = 1;
+            set_broken(d);
             return;
         }
         d->pending = f.flags;
@@ -382,7 +394,7 @@ static apr_status_t d_write(pyhost_io *io, const char *data, apr_size_t len, int
     pyhost_frame end = {PYHOST_F_END, 0, 0, 0};
     const char *extra = NULL;
     apr_size_t elen = 0;
-    if (d->broken) {
+    if (is_broken(d)) {
         return APR_ECONNRESET;
     }
     if (len <= COPY_LIMIT) {
@@ -410,7 +422,7 @@ static apr_status_t d_sendfile(pyhost_io *io, int fd, apr_off_t offset, apr_off_
     dio *d = (dio *)io;
     int64_t span[2] = {offset, len};
     pyhost_frame end = {PYHOST_F_END, 0, 0, 0};
-    if (d->broken) {
+    if (is_broken(d)) {
         return APR_ECONNRESET;
     }
     pyhost_frame_add(&d->w->out, PYHOST_F_FILE, 0, 0, span, sizeof(span));
@@ -421,7 +433,7 @@ static void d_abort(pyhost_io *io)
 {
     dio *d = (dio *)io;
     pyhost_frame end = {PYHOST_F_END, PYHOST_FL_FAILED, 0, 0};
-    if (!d->broken) {
+    if (!is_broken(d)) {
         send_out(d, NULL, 0, &end, sizeof(end), -1);
     }
 }
@@ -563,13 +575,15 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
     if (d.active) {
         touch();
     }
-    if (!sv.first_request) {
-        sv.first_request = now;
+    if (!__atomic_load_n(&sv.first_request, __ATOMIC_RELAXED)) {
+        apr_time_t none = 0; /* the first of racing workers wins; the watch reads it */
+        __atomic_compare_exchange_n(&sv.first_request, &none, now, 0, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_SEQ_CST);
     }
     if (__atomic_load_n(&sv.stopping, __ATOMIC_SEQ_CST)) {
         refuse(&d, 503, 1, "the daemon process is stopping");
         drain(&d);
-        return d.broken ? -1 : 0;
+        return is_broken(&d) ? -1 : 0;
     }
     if (sv.g->queue_timeout && now - fx.request_time > sv.g->queue_timeout) {
         refuse(&d, 503, 0,
@@ -579,7 +593,7 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
                             (double)(now - fx.request_time) / APR_USEC_PER_SEC,
                             (long)apr_time_sec(sv.g->queue_timeout)));
         drain(&d);
-        return d.broken ? -1 : 0;
+        return is_broken(&d) ? -1 : 0;
     }
 
     memset(&call, 0, sizeof(call));
@@ -590,9 +604,14 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
                  ? pyhost_interp_pick(cstr(p, &ri.app_group), sv.g->interpreters, w->index - 1)
                  : pyhost_interp_get(cstr(p, &ri.app_group));
     if (!interp) {
-        refuse(&d, 500, 0, "cannot create the Python interpreter");
+        const char *group = cstr(p, &ri.app_group);
+        const char *why = apr_psprintf(p, "Python interpreter '%s' could not be created: %s", group,
+                                       pyhost_interp_failure(group));
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, sv.s, "daemon process %ld of group '%s': %s",
+                     (long)sv.pid, sv.g->name, why);
+        refuse(&d, 500, 0, why);
         drain(&d);
-        return d.broken ? -1 : 0;
+        return is_broken(&d) ? -1 : 0;
     }
     if ((fx.flags & PYHOST_RQ_RELOAD) &&
         pyhost_script_changed(interp, call.script, fx.script_mtime)) {
@@ -604,7 +623,7 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
         if (sv.g->interpreters > 1) {
             pyhost_interp_done(interp);
         }
-        return d.broken ? -1 : 0;
+        return is_broken(&d) ? -1 : 0;
     }
     call.interp = interp;
     call.mtime = fx.script_mtime;
@@ -627,7 +646,7 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
     if (sv.g->interpreters > 1) {
         pyhost_interp_done(interp);
     }
-    if (rv != OK && !d.broken) {
+    if (rv != OK && !is_broken(&d)) {
         refuse(&d, rv, 0, "the application failed before its response; see the daemon's log");
     }
     drain(&d);
@@ -640,7 +659,7 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
             PYHOST_RECYCLE_GRACEFUL, "maximum_requests",
             apr_psprintf(p, "maximum-requests (%d) reached", sv.g->maximum_requests));
     }
-    return d.broken ? -1 : 0;
+    return is_broken(&d) ? -1 : 0;
 }
 
 /* Logs a connection that did not prove it comes from Apache. */
@@ -903,7 +922,7 @@ apr_time_t pyhost_serve_activity(void)
 
 apr_time_t pyhost_serve_first_request(void)
 {
-    return sv.first_request;
+    return __atomic_load_n(&sv.first_request, __ATOMIC_SEQ_CST);
 }
 
 void pyhost_serve_give_up(int i, int status, const char *why)
@@ -922,7 +941,7 @@ void pyhost_serve_give_up(int i, int status, const char *why)
         }
         iov.iov_base = out.data;
         iov.iov_len = out.len;
-        if (!d->broken) {
+        if (!is_broken(d)) {
             /* reading shut first: once Apache has this answer, its next request must fail
              * to be sent on this connection (and go to a new one), not be sent and lost */
             shutdown(d->c->fd, SHUT_RD);
@@ -930,7 +949,7 @@ void pyhost_serve_give_up(int i, int status, const char *why)
             shutdown(d->c->fd, SHUT_RDWR);
         }
         pyhost_buf_free(&out);
-        d->broken = 1;
+        set_broken(d);
         w->view.given_up = 1;
         __atomic_add_fetch(&sv.given_up, 1, __ATOMIC_SEQ_CST);
     }

@@ -33,8 +33,12 @@ int pyhost_python_init(apr_pool_t *p, server_rec *s);
 int pyhost_python_ready(void);
 
 /* Finds or creates the interpreter of an application group. Call without any thread state
- * attached. NULL (and a log line) when it cannot be created. */
+ * attached. NULL when it cannot be created: logged in full the first time, and not tried
+ * again in this process (each try would leave a half-made interpreter behind). */
 pyhost_interp *pyhost_interp_get(const char *name);
+
+/* Why interpreter name could not be created, for the log line of a request that needed it. */
+const char *pyhost_interp_failure(const char *name);
 
 /* The least busy member of group's pool of size interpreters, from member hint % size on;
  * counted busy until pyhost_interp_done(). NULL if a member cannot be created. */

@@ -142,6 +142,8 @@ void pyhost_log_exception(const pyhost_logctx *lc, const char *headline)
 
 /* ---- the Log type ------------------------------------------------------------------------ */
 
+/* The longest error-log entry a line of wsgi.errors or sys.stdout becomes; a longer line is
+ * split. Apache itself cuts an entry at 8 KB (MAX_STRING_LEN), so more would be lost. */
 #define LOG_LINE_MAX 8192
 
 typedef struct {

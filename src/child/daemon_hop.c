@@ -703,12 +703,13 @@ static hop_outcome exchange(response *x)
     apr_interval_time_t old;
     x->ended = x->head_seen = x->body_pulled = 0;
     if (send_request(c, &tls.out)) {
-        conn_drop(c); /* a kept connection the daemon has closed: try a new one */
-        return HOP_RESEND;
+        o = HOP_RESEND; /* a kept connection the daemon has closed: try a new one */
     }
-    old = client_timeout_set(x->r, x->g->response_socket_timeout);
-    o = relay(x);
-    client_timeout_restore(x->r, old);
+    else {
+        old = client_timeout_set(x->r, x->g->response_socket_timeout);
+        o = relay(x);
+        client_timeout_restore(x->r, old);
+    }
     conn_release(c, x, o);
     return o;
 }

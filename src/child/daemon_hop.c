@@ -6,6 +6,8 @@
  * requests for more body, passing the response to the client as it arrives, and the failures
  * a daemon can cause, each with its own status and one log line naming the group, the
  * process and the cause. */
+#include "child/daemon_hop.h"
+
 #include "shared/daemon.h"
 #include "shared/alloc.h"
 #include "child/output.h"

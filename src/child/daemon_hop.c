@@ -516,10 +516,10 @@ static int answer_more(response *x, uint32_t want)
 }
 
 /* The daemon's HELLO: its pid, and from now on the wait for a response is socket-timeout's. */
-static void take_hello(response *x)
+static void take_hello(response *x, const pyhost_frame *f)
 {
     int32_t pid = 0;
-    if (x->c->rd.in.len - x->c->rd.pos >= 8) {
+    if (f->len >= 8) {
         memcpy(&pid, pyhost_reader_payload(&x->c->rd) + 4, 4);
     }
     x->c->pid = pid;
@@ -545,7 +545,7 @@ static hop_outcome relay(response *x)
         }
         switch (f.type) {
         case PYHOST_F_HELLO:
-            take_hello(x);
+            take_hello(x, &f);
             pyhost_reader_skip(&c->rd, f.len);
             break;
         case PYHOST_F_GOODBYE:

@@ -126,6 +126,10 @@ WSGIScriptAlias /st @ROOT@/app.wsgi process-group=st application-group=%{GLOBAL}
 WSGIDaemonProcess badinterp threads=2 display-name=%{GROUP}
 WSGIScriptAlias /daemon-bad @ROOT@/app.wsgi process-group=badinterp application-group=broken
 WSGIScriptAlias /embedded-bad @ROOT@/app.wsgi application-group=broken
+<Location /access-bad>
+    WSGIAccessScript @ROOT@/access.wsgi application-group=broken
+</Location>
+WSGIScriptAlias /access-bad @ROOT@/app.wsgi
 <WSGIInterpreterOptions application-group=broken>
     WSGIPythonPath @ROOT@/badsite
 </WSGIInterpreterOptions>
@@ -139,7 +143,8 @@ BAD_PTH = "import sys; raise SystemExit('this site refuses interpreters')\n"
 @pytest.fixture(scope="module")
 def srv(module_apache):
     a = module_apache(CONFIG, mpm="prefork", mpm_config=PREFORK_ONE, start=False,
-                      files={"app.wsgi": APP, "big.bin": BIG, "badsite/refuse.pth": BAD_PTH},
+                      files={"app.wsgi": APP, "big.bin": BIG, "badsite/refuse.pth": BAD_PTH,
+                             "access.wsgi": "def allow_access(environ, host):\n    return True\n"},
                       timeout=20)
     make_out(a)
     a.start()
@@ -333,3 +338,10 @@ def test_failed_interpreter_is_remembered_answered_500_and_leaks_nothing(srv, mo
               "SystemExit: this site refuses interpreters")
     lines = [l for l in srv.log_lines(reason) if "[pid %d:" % pid in l]
     assert len(lines) == 2050, len(lines)
+
+
+def test_access_script_in_a_failed_interpreter_denies_and_says_why(srv):
+    srv.mark_log()
+    assert srv.get("/access-bad/").status == 403
+    assert srv.wait_log(r"access\.wsgi: Python interpreter 'broken' could not be created: "
+                        r"SystemExit: this site refuses interpreters")

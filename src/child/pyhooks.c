@@ -62,6 +62,9 @@ static int hook_begin(hook *h, request_rec *r, const pyhost_script *sc, const ch
                                   : dflt;
     interp = pyhost_interp_get(h->rt.application_group);
     if (!interp) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "%s: Python interpreter '%s' could not be created: %s", sc->path,
+                      h->rt.application_group, pyhost_interp_failure(h->rt.application_group));
         return -1;
     }
     h->call.interp = interp;

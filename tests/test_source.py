@@ -116,3 +116,29 @@ def test_no_dependency_cycles_through_daemon_shared_or_logging():
     tangled = [sorted(u for u in comp if u.startswith(("daemon/", "shared/", "parent/"))
                       or u == "python/log") for comp in cycles(dependency_graph())]
     assert [t for t in tangled if t] == []
+
+
+# What each folder of src/ may depend on: the folders say which process runs the code, and
+# a process's code leans only on what is below it. (child/ reads, through parent/'s
+# pyhost_daemon_death, the scoreboard's record of how a daemon ended.)
+LAYERS = {
+    "config": set(),
+    "shared": {"config"},
+    "python": {"config", "shared"},
+    "daemon": {"config", "shared", "python"},
+    "parent": {"config", "shared", "daemon"},
+    "child": {"config", "shared", "python", "parent"},
+}
+
+
+def test_folders_depend_only_downwards():
+    wrong = []
+    for unit, deps in dependency_graph().items():
+        folder = unit.split("/")[0]
+        if folder not in LAYERS:
+            continue  # mod_pyhost.c, the module record, ties them together
+        for dep in deps:
+            other = dep.split("/")[0]
+            if other != folder and other not in LAYERS[folder]:
+                wrong.append("%s -> %s" % (unit, dep))
+    assert wrong == []

@@ -11,6 +11,7 @@
 #include "shared/daemon.h"
 #include "shared/alloc.h"
 #include "child/output.h"
+#include "child/environ.h"
 
 #include "http_connection.h"
 

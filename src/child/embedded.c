@@ -7,6 +7,7 @@
 #include "child/embedded.h"
 
 #include "child/output.h"
+#include "child/environ.h"
 #include "python/wsgi.h"
 
 #include "http_core.h"

@@ -7,6 +7,7 @@
  * never in a daemon, in the main interpreter unless their application-group= says
  * otherwise, with an environ built like an application's. */
 #include "child/pyhooks.h"
+#include "child/environ.h"
 
 #include "python/interp.h"
 #include "python/log.h"

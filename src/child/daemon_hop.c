@@ -388,6 +388,12 @@ static apr_status_t pass(response *x, int flush)
     apr_brigade_cleanup(x->bb);
     x->buffered = 0;
     x->unflushed = !flush;
+    if (rv == APR_SUCCESS && x->r->connection->aborted) {
+        rv = APR_ECONNABORTED;
+    }
+    if (rv != APR_SUCCESS) {
+        x->client_gone = 1; /* the rest is not relayed: closing the connection tells the daemon */
+    }
     return rv;
 }
 
@@ -466,9 +472,8 @@ static pyhost_read_result take_data(response *x, int keep)
         const char *p;
         apr_size_t n;
         pyhost_read_result res;
-        if (keep && flush_if_dry(x) != APR_SUCCESS) {
-            x->client_gone = 1;
-            return PYHOST_READ_OK;
+        if (x->client_gone || (keep && flush_if_dry(x) != APR_SUCCESS)) {
+            return PYHOST_READ_OK; /* relay() ends the exchange */
         }
         if ((res = pyhost_read_some(&c->rd, pyhost_reader_left(&c->rd), &p, &n)) !=
             PYHOST_READ_OK) {

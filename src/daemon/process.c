@@ -123,6 +123,12 @@ static void drop_privileges(pyhost_group *g)
 static void set_home_and_locale(pyhost_group *g)
 {
     const char *home = g->home;
+    struct passwd *me = getpwuid(geteuid());
+    /* HOME is the home of the user the daemon runs as (git, dulwich, pip read files there),
+     * not the one of whoever started Apache, as in mod_wsgi; Apache's children keep theirs */
+    if (me && me->pw_dir) {
+        setenv("HOME", me->pw_dir, 1);
+    }
     if (!home && g->uid_given && g->uid != ap_unixd_config.user_id) {
         struct passwd *pw = getpwuid(g->uid);
         home = pw ? pw->pw_dir : NULL;

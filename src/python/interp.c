@@ -153,8 +153,9 @@ static int setup_sys_path(const char *dirs, const char *home)
 
 static int set_stream(pyhost_modstate *st, const char *name, int restricted)
 {
-    PyObject *o = restricted ? pyhost_log_restricted(st->log_type, name)
-                             : pyhost_log_new(st->log_type, NULL, APLOG_ERR);
+    PyObject *o = restricted ? pyhost_log_restricted(st->log_type,
+                                                     apr_pstrcat(interp_pool, "sys.", name, NULL))
+                             : pyhost_log_new(st->log_type, st->text_wrapper, NULL, APLOG_ERR);
     int rv;
     if (!o) {
         return -1;
@@ -315,6 +316,10 @@ int pyhost_python_init(apr_pool_t *p, server_rec *s)
     PyConfig_InitPythonConfig(&config);
     config.install_signal_handlers = 0;
     config.parse_argv = 0;
+    /* sys.argv is ['mod_wsgi'], as under mod_wsgi (argparse and click read argv[0]) */
+    if (config_status(PyWideStringList_Append(&config.argv, L"mod_wsgi"), &config, s, "argv") < 0) {
+        return -1;
+    }
     config.optimization_level = pyhost_g.python_optimize;
     config.write_bytecode = !pyhost_g.dont_write_bytecode;
     if (pyhost_g.python_hash_seed >= 0) {

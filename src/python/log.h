@@ -1,9 +1,9 @@
 /* python/log.h: everything mod_pyhost writes to Apache's error log.
  *
  * A pyhost_logctx says where a line goes: a request (embedded mode: Apache adds the client),
- * a daemon-side request (the client is named in the line), or the server. The Log type is
- * wsgi.errors, sys.stdout and sys.stderr: line-buffered text streams whose lines become error
- * log entries. */
+ * a daemon-side request (the client is named in the line), or the server. wsgi.errors,
+ * sys.stdout and sys.stderr are line-buffered io.TextIOWrapper streams over a binary Log whose
+ * lines become error log entries (so .buffer exists, as in mod_wsgi). */
 #ifndef PYHOST_LOG_H
 #define PYHOST_LOG_H
 
@@ -38,15 +38,17 @@ PyObject *pyhost_take_exception(void);
 /* Sets exc (a reference it takes) as the exception being raised again. */
 void pyhost_restore_exception(PyObject *exc);
 
-/* A new Log object of the given type: bound to a request (lc != NULL) or following the
- * thread's current request (lc == NULL). */
-PyObject *pyhost_log_new(PyTypeObject *type, const pyhost_logctx *lc, int level);
+/* A new text stream: text_wrapper (io.TextIOWrapper) over a Log object of the given type,
+ * bound to a request (lc != NULL) or following the thread's current request (lc == NULL). */
+PyObject *pyhost_log_new(PyTypeObject *type, PyObject *text_wrapper, const pyhost_logctx *lc,
+                         int level);
 
-/* A stream that refuses use: sys.stdout or sys.stdin under WSGIRestrictStdout/Stdin. */
+/* An object whose every attribute access raises OSError naming it ("sys.stdin"): sys.stdin or
+ * sys.stdout under WSGIRestrictStdin / WSGIRestrictStdout. */
 PyObject *pyhost_log_restricted(PyTypeObject *type, const char *name);
 
-/* Flushes a partial line and unbinds the object from its request. */
-void pyhost_log_close(PyObject *log);
+/* Flushes a stream of pyhost_log_new, emits a partial line and unbinds it from its request. */
+void pyhost_log_close(PyObject *stream);
 
 extern PyType_Spec pyhost_log_spec;
 

@@ -15,6 +15,7 @@
 typedef struct {
     PyObject *module;
     apr_time_t mtime;
+    int warned; /* pyhost_script_first_warning() has answered 1 */
 } pyhost_loaded;
 
 static int loaded_count; /* scripts loaded successfully in this process */
@@ -155,7 +156,7 @@ PyObject *pyhost_script_module(pyhost_interp *interp, const char *path, apr_time
     module = load(path, lc);
     if (module) {
         if (!l) {
-            l = apr_palloc(interp->pool, sizeof(*l));
+            l = apr_pcalloc(interp->pool, sizeof(*l));
             apr_hash_set(interp->scripts, apr_pstrdup(interp->pool, path), APR_HASH_KEY_STRING, l);
         }
         l->module = Py_NewRef(module);
@@ -175,4 +176,18 @@ int pyhost_script_changed(pyhost_interp *interp, const char *path, apr_time_t mt
     changed = l && l->module && mtime && mtime != l->mtime;
     PyThread_release_lock(interp->scripts_lock);
     return changed;
+}
+
+int pyhost_script_first_warning(pyhost_interp *interp, const char *path)
+{
+    pyhost_loaded *l;
+    int first;
+    lock_scripts(interp);
+    l = apr_hash_get(interp->scripts, path, APR_HASH_KEY_STRING);
+    first = l && !l->warned;
+    if (first) {
+        l->warned = 1;
+    }
+    PyThread_release_lock(interp->scripts_lock);
+    return first;
 }

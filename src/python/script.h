@@ -18,6 +18,10 @@ PyObject *pyhost_script_module(pyhost_interp *interp, const char *path, apr_time
  * without a thread state attached. */
 int pyhost_script_changed(pyhost_interp *interp, const char *path, apr_time_t mtime);
 
+/* 1 the first time it is asked about the loaded script at path in interp (attached), then 0:
+ * for warnings said once per application. */
+int pyhost_script_first_warning(pyhost_interp *interp, const char *path);
+
 /* How many scripts this process has loaded successfully. */
 int pyhost_scripts_loaded(void);
 

@@ -153,7 +153,7 @@ PyObject *pyhost_wsgi_environ(pyhost_wsgi_call *call, PyObject **input, PyObject
     PyObject *env = NULL;
     call->app_start = apr_time_now();
     *input = pyhost_input_new(st->input_type, call->io);
-    *errors = *input ? pyhost_log_new(st->log_type, &call->log, APLOG_ERR) : NULL;
+    *errors = *input ? pyhost_log_new(st->log_type, st->text_wrapper, &call->log, APLOG_ERR) : NULL;
     if (*errors) {
         env = make_environ(call, st, *input, *errors);
     }
@@ -165,7 +165,8 @@ PyObject *pyhost_wsgi_environ(pyhost_wsgi_call *call, PyObject **input, PyObject
 
 /* ---- status and headers ------------------------------------------------------------------ */
 
-/* Latin-1 bytes of a str: its own buffer when ASCII, else encoded into *tmp. */
+/* Latin-1 bytes of a str: its own buffer when ASCII, else encoded into *tmp (NULL with
+ * UnicodeEncodeError set when it is not latin-1). */
 static const char *latin1(PyObject *s, apr_size_t *len, PyObject **tmp)
 {
     Py_ssize_t n;
@@ -191,93 +192,133 @@ static int is_ctl(unsigned char c)
     return c < 0x20 || c == 0x7f;
 }
 
+/* The checks of status and headers raise what mod_wsgi 6 raises, with its messages, so that
+ * applications catching them keep working: TypeError for a wrong type, ValueError for a wrong
+ * value (UnicodeEncodeError, a ValueError, for text outside latin-1). */
+static int need_str(PyObject *v)
+{
+    if (!PyUnicode_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "expected unicode object, value of type %.200s found",
+                     Py_TYPE(v)->tp_name);
+        return -1;
+    }
+    return 0;
+}
+
 static int check_status(PyObject *status, int *code)
 {
     PyObject *tmp;
     apr_size_t n, i;
-    const char *s;
-    if (!PyUnicode_Check(status)) {
-        PyErr_Format(PyExc_TypeError, "expected str object for status, value of type %.200s found",
-                     Py_TYPE(status)->tp_name);
+    const char *s, *why = NULL;
+    if (need_str(status) < 0 || !(s = latin1(status, &n, &tmp))) {
         return -1;
     }
-    s = latin1(status, &n, &tmp);
-    if (!s) {
-        PyErr_Format(PyExc_ValueError, "status line %R is not latin-1", status);
-        return -1;
+    if (n < 3 || !apr_isdigit(s[0]) || !apr_isdigit(s[1]) || !apr_isdigit(s[2]) ||
+        (n > 3 && apr_isdigit(s[3]))) {
+        why = "status code is not a 3 digit integer";
     }
-    for (i = 0; i < n && !is_ctl((unsigned char)s[i]); i++) {
+    else if (n == 3 || s[3] != ' ') {
+        why = "no space following status code";
     }
-    if (n < 3 || !apr_isdigit(s[0]) || !apr_isdigit(s[1]) || !apr_isdigit(s[2]) || s[0] == '0' ||
-        (n > 3 && s[3] != ' ') || i < n) {
-        Py_XDECREF(tmp);
-        PyErr_Format(PyExc_ValueError,
-                     "invalid status line %R: expected a 3-digit code and an optional reason",
-                     status);
-        return -1;
+    else if (s[0] == '0') {
+        why = "status code is below 100"; /* Apache cannot send it */
     }
-    *code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+    for (i = 4; !why && i < n; i++) {
+        if (is_ctl((unsigned char)s[i])) {
+            why = "control character present in reason phrase";
+        }
+    }
+    if (!why) {
+        *code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+    }
     Py_XDECREF(tmp);
+    if (why) {
+        PyErr_SetString(PyExc_ValueError, why);
+        return -1;
+    }
     return 0;
+}
+
+static const char *bad_name(const char *s, apr_size_t n)
+{
+    apr_size_t j;
+    if (!n) {
+        return "header name is empty";
+    }
+    for (j = 0; j < n; j++) {
+        unsigned char c = (unsigned char)s[j];
+        if (is_ctl(c)) {
+            return "control character present in header name";
+        }
+        if (c == ' ') {
+            return "space character present in header name";
+        }
+        /* beyond mod_wsgi: Apache refuses these too, but only after the response began */
+        if (c == ':') {
+            return "colon character present in header name";
+        }
+        if (c > 0x7e) {
+            return "non-ASCII character present in header name";
+        }
+    }
+    return NULL;
+}
+
+static const char *bad_value(const char *s, apr_size_t n)
+{
+    apr_size_t j;
+    for (j = 0; j < n; j++) {
+        if (s[j] == '\r' || s[j] == '\n') {
+            return "carriage return/line feed character present in header value";
+        }
+        if (s[j] == '\0') {
+            return "null character present in header value";
+        }
+    }
+    return NULL;
 }
 
 static int check_headers(PyObject *headers)
 {
     Py_ssize_t i, n;
     if (!PyList_Check(headers)) {
-        PyErr_Format(PyExc_TypeError, "response headers must be a list, not %.200s",
+        PyErr_Format(PyExc_TypeError, "start_response() argument 2 must be list, not %.200s",
                      Py_TYPE(headers)->tp_name);
         return -1;
     }
     n = PyList_GET_SIZE(headers);
     for (i = 0; i < n; i++) {
-        PyObject *h = PyList_GET_ITEM(headers, i), *name, *value, *tn = NULL, *tv = NULL;
-        const char *ns, *vs;
-        apr_size_t nl, vl, j;
-        if (!PyTuple_Check(h) || PyTuple_GET_SIZE(h) != 2) {
-            PyErr_Format(PyExc_TypeError, "response headers must be 2-item tuples, found %.200s",
+        PyObject *h = PyList_GET_ITEM(headers, i), *tn = NULL, *tv = NULL;
+        const char *ns, *vs = NULL, *why;
+        apr_size_t nl, vl;
+        if (!PyTuple_Check(h)) {
+            PyErr_Format(PyExc_TypeError,
+                         "list of tuple values expected for headers, value of type %.200s found",
                          Py_TYPE(h)->tp_name);
             return -1;
         }
-        name = PyTuple_GET_ITEM(h, 0);
-        value = PyTuple_GET_ITEM(h, 1);
-        if (!PyUnicode_Check(name) || !PyUnicode_Check(value)) {
-            PyErr_Format(PyExc_TypeError,
-                         "expected str objects for header name and value, found %.200s and "
-                         "%.200s",
-                         Py_TYPE(name)->tp_name, Py_TYPE(value)->tp_name);
+        if (PyTuple_GET_SIZE(h) != 2) {
+            PyErr_Format(PyExc_ValueError, "tuple of length 2 expected for header, length is %d",
+                         (int)PyTuple_GET_SIZE(h));
             return -1;
         }
-        ns = latin1(name, &nl, &tn);
-        vs = ns ? latin1(value, &vl, &tv) : NULL;
-        if (!vs) {
+        if (need_str(PyTuple_GET_ITEM(h, 0)) < 0 ||
+            !(ns = latin1(PyTuple_GET_ITEM(h, 0), &nl, &tn))) {
+            return -1;
+        }
+        why = bad_name(ns, nl);
+        if (!why && (need_str(PyTuple_GET_ITEM(h, 1)) < 0 ||
+                     !(vs = latin1(PyTuple_GET_ITEM(h, 1), &vl, &tv)))) {
             Py_XDECREF(tn);
-            PyErr_Format(PyExc_ValueError, "header %R: %R is not latin-1", name, value);
             return -1;
         }
-        for (j = 0; j < nl; j++) {
-            unsigned char c = (unsigned char)ns[j];
-            if (is_ctl(c) || c == ' ' || c == ':' || c > 0x7e) {
-                break;
-            }
-        }
-        if (!nl || j < nl) {
-            Py_XDECREF(tn);
-            Py_XDECREF(tv);
-            PyErr_Format(PyExc_ValueError, "invalid header name %R", name);
-            return -1;
-        }
-        for (j = 0; j < vl; j++) {
-            if (vs[j] == '\r' || vs[j] == '\n' || vs[j] == '\0') {
-                break;
-            }
+        if (!why) {
+            why = bad_value(vs, vl);
         }
         Py_XDECREF(tn);
         Py_XDECREF(tv);
-        if (j < vl) {
-            PyErr_Format(PyExc_ValueError,
-                         "header %R has a CR, LF or NUL in its value %R (response splitting)", name,
-                         value);
+        if (why) {
+            PyErr_SetString(PyExc_ValueError, why);
             return -1;
         }
     }
@@ -392,9 +433,16 @@ static int send_block(AdapterObject *self, PyObject *item, int flags)
     apr_status_t rv;
     if (!PyBytes_Check(item)) {
         PyErr_Format(PyExc_TypeError,
-                     "response body items must be bytes, found a value of type %.200s",
+                     "sequence of byte string values expected, value of type %.200s found",
                      Py_TYPE(item)->tp_name);
         return -1;
+    }
+    data = PyBytes_AS_STRING(item);
+    len = PyBytes_GET_SIZE(item);
+    if (!len && !(flags & PYHOST_OUT_LAST)) {
+        /* PEP 3333: headers go with the first non-empty block, so that until then the
+         * application may still replace them (start_response with exc_info) */
+        return 0;
     }
     if (!self->status) {
         PyErr_SetString(PyExc_RuntimeError,
@@ -404,8 +452,6 @@ static int send_block(AdapterObject *self, PyObject *item, int flags)
     if (!self->headers_sent && send_headers(self, -1) < 0) {
         return -1;
     }
-    data = PyBytes_AS_STRING(item);
-    len = PyBytes_GET_SIZE(item);
     if (self->content_length >= 0 && len > self->content_length - self->call->sent) {
         len = self->content_length - self->call->sent;
     }
@@ -525,7 +571,8 @@ static int consume(AdapterObject *self, PyObject *result)
             PyObject *o = PySequence_Fast_GET_ITEM(result, i);
             if (!PyBytes_Check(o)) {
                 PyErr_Format(PyExc_TypeError,
-                             "response body items must be bytes, found a value of type %.200s",
+                             "sequence of byte string values expected, value of type %.200s "
+                             "found",
                              Py_TYPE(o)->tp_name);
                 return -2;
             }
@@ -576,6 +623,20 @@ static int consume(AdapterObject *self, PyObject *result)
 
 static PyObject *adapter_write(AdapterObject *self, PyObject *data);
 
+/* PEP 3333 wants exc_info on a second call; mod_wsgi takes it without. Said once per
+ * application, as the application is what should change. */
+static void second_call_warning(pyhost_wsgi_call *call)
+{
+    if (pyhost_script_first_warning(call->interp, call->script)) {
+        pyhost_log_fmt(&call->log, APLOG_WARNING,
+                       "WSGI application '%s' of %s called start_response() a second time "
+                       "without exc_info before sending any output; PEP 3333 allows that only "
+                       "with exc_info. The second status and headers are used, as mod_wsgi "
+                       "does (this is logged once per application)",
+                       call->callable, call->script);
+    }
+}
+
 static PyMethodDef write_def = {"write", (PyCFunction)adapter_write, METH_O,
                                 "write(data): send data to the client now"};
 
@@ -592,26 +653,29 @@ static PyObject *adapter_start_response(AdapterObject *self, PyObject *args, PyO
         PyErr_SetString(PyExc_RuntimeError, "start_response() called after the request ended");
         return NULL;
     }
-    if (exc_info != Py_None) {
-        if (!PyTuple_Check(exc_info) || PyTuple_GET_SIZE(exc_info) != 3) {
-            PyErr_SetString(PyExc_TypeError, "exc_info must be a 3-tuple or None");
-            return NULL;
-        }
-        if (self->headers_sent) {
-            PyObject *type = PyTuple_GET_ITEM(exc_info, 0);
-            PyObject *value = PyTuple_GET_ITEM(exc_info, 1);
-            PyObject *tb = PyTuple_GET_ITEM(exc_info, 2);
-            PyErr_Restore(Py_NewRef(type), Py_NewRef(value), tb == Py_None ? NULL : Py_NewRef(tb));
-            return NULL;
-        }
+    if (exc_info != Py_None && !PyTuple_Check(exc_info)) {
+        PyErr_SetString(PyExc_RuntimeError, "exception info must be a tuple");
+        return NULL;
     }
-    else if (self->status) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "start_response() called a second time without exc_info");
+    if (exc_info != Py_None && self->headers_sent) {
+        /* too late to replace the response: the application's exception goes on */
+        PyObject *type, *value, *tb;
+        if (!PyArg_ParseTuple(exc_info, "OOO:start_response", &type, &value, &tb)) {
+            return NULL;
+        }
+        PyErr_Restore(Py_NewRef(type), Py_NewRef(value), tb == Py_None ? NULL : Py_NewRef(tb));
+        return NULL;
+    }
+    if (exc_info == Py_None && self->headers_sent) {
+        PyErr_SetString(PyExc_RuntimeError, "headers have already been sent");
         return NULL;
     }
     if (check_status(status, &code) < 0 || check_headers(headers) < 0) {
         return NULL;
+    }
+    if (exc_info == Py_None && self->status) {
+        /* mod_wsgi lets a second call before any output replace the first; so does this */
+        second_call_warning(self->call);
     }
     Py_XSETREF(self->status, Py_NewRef(status));
     Py_XSETREF(self->headers, Py_NewRef(headers));
@@ -634,7 +698,7 @@ static PyObject *adapter_write(AdapterObject *self, PyObject *data)
         return NULL;
     }
     if (!PyBytes_Check(data)) {
-        PyErr_Format(PyExc_TypeError, "write() argument must be bytes, not %.200s",
+        PyErr_Format(PyExc_TypeError, "byte string value expected, value of type %.200s found",
                      Py_TYPE(data)->tp_name);
         return NULL;
     }

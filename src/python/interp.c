@@ -468,6 +468,20 @@ static pyhost_interp *get(const char *name, const char *group, int own_gil)
     return interp;
 }
 
+const char *pyhost_interp_context(const pyhost_interp *interp, char *buf, apr_size_t size)
+{
+    const char *g = pyhost_proc.group ? pyhost_proc.group->name : NULL;
+    if (!interp || !interp->name[0]) {
+        apr_snprintf(buf, size, "main interpreter %s%s%s", g ? "of daemon process '" : "",
+                     g ? g : "in embedded mode", g ? "'" : "");
+    }
+    else {
+        apr_snprintf(buf, size, "sub-interpreter '%s' %s%s%s", interp->name,
+                     g ? "of daemon process '" : "", g ? g : "in embedded mode", g ? "'" : "");
+    }
+    return buf;
+}
+
 pyhost_interp *pyhost_interp_get(const char *name)
 {
     return get(name, name, 0);

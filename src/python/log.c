@@ -97,18 +97,18 @@ void pyhost_restore_exception(PyObject *exc)
 #endif
 }
 
-void pyhost_log_exception(const pyhost_logctx *lc, const char *headline)
+/* Logs the headline with the exception's type and message (after ": ", or after " " when the
+ * headline is a sentence of mod_wsgi's ending with '.'), what an ImportError means, and the
+ * traceback, one entry per line. */
+static void log_taken(const pyhost_logctx *lc, PyObject *exc, const char *headline)
 {
-    PyObject *exc = pyhost_take_exception(), *tbmod = NULL, *lines = NULL, *desc = NULL;
-    if (!exc) {
-        pyhost_log_line(lc, APLOG_ERR, headline);
-        return;
-    }
-    desc = PyObject_Str(exc);
+    PyObject *tbmod, *lines = NULL, *desc = PyObject_Str(exc);
+    apr_size_t hl = strlen(headline);
     if (desc) {
         char line[4096];
         const char *d = PyUnicode_AsUTF8(desc);
-        apr_snprintf(line, sizeof(line), "%s: %s%s%s", headline, Py_TYPE(exc)->tp_name,
+        apr_snprintf(line, sizeof(line), "%s%s%s%s%s", headline,
+                     hl && headline[hl - 1] == '.' ? " " : ": ", Py_TYPE(exc)->tp_name,
                      d && *d ? ": " : "", d ? d : "");
         pyhost_log_line(lc, APLOG_ERR, line);
     }
@@ -131,6 +131,39 @@ void pyhost_log_exception(const pyhost_logctx *lc, const char *headline)
     Py_XDECREF(lines);
     Py_XDECREF(tbmod);
     Py_XDECREF(desc);
+}
+
+void pyhost_log_exception(const pyhost_logctx *lc, const char *headline)
+{
+    PyObject *exc = pyhost_take_exception();
+    if (!exc) {
+        pyhost_log_line(lc, APLOG_ERR, headline);
+        return;
+    }
+    log_taken(lc, exc, headline);
+    Py_DECREF(exc);
+}
+
+void pyhost_log_app_exception(const pyhost_logctx *lc, const char *script, const char *context)
+{
+    PyObject *exc = pyhost_take_exception();
+    char headline[2048];
+    if (!exc) {
+        return;
+    }
+    /* mod_wsgi 6's lines (WSGI0175 for SystemExit, WSGI0174 for the rest), which log
+     * monitoring matches; the exception's message follows on the same line */
+    if (PyErr_GivenExceptionMatches(exc, PyExc_SystemExit)) {
+        apr_snprintf(headline, sizeof(headline),
+                     "WSGI0175: %s exception raised by WSGI script '%s' for %s; ignored.",
+                     Py_TYPE(exc)->tp_name, script, context);
+    }
+    else {
+        apr_snprintf(headline, sizeof(headline),
+                     "WSGI0174: %s exception raised processing WSGI script '%s' for %s.",
+                     Py_TYPE(exc)->tp_name, script, context);
+    }
+    log_taken(lc, exc, headline);
     Py_DECREF(exc);
 }
 

@@ -28,9 +28,15 @@ void pyhost_log_line(const pyhost_logctx *lc, int level, const char *msg);
 void pyhost_log_fmt(const pyhost_logctx *lc, int level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Logs the exception that is set, as headline + ": Type: message" and then its traceback, one
- * entry per line, and clears it. Needs an attached thread state. */
+/* Logs the exception that is set, as headline + ": Type: message" (" Type: message" after a
+ * headline ending with '.') and then its traceback, one entry per line, and clears it. Needs
+ * an attached thread state. */
 void pyhost_log_exception(const pyhost_logctx *lc, const char *headline);
+
+/* The same for an exception of a WSGI application, headed by mod_wsgi 6's line: "WSGI0174:
+ * <Type> exception raised processing WSGI script '<script>' for <context>." (WSGI0175 and
+ * "; ignored." for SystemExit). context as pyhost_interp_context() gives it. */
+void pyhost_log_app_exception(const pyhost_logctx *lc, const char *script, const char *context);
 
 /* The exception that is set, normalised, as a new reference (NULL if none); clears it. */
 PyObject *pyhost_take_exception(void);

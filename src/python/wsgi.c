@@ -736,16 +736,13 @@ PyType_Spec pyhost_adapter_spec = {"mod_wsgi.StartResponse", sizeof(AdapterObjec
 
 /* ---- one request ------------------------------------------------------------------------- */
 
-/* Logs the pending exception as a single line (misbehaviour the adapter found). */
-static void log_misbehaviour(pyhost_wsgi_call *call)
+/* Logs the pending exception of the application, or misbehaviour the adapter found, with
+ * mod_wsgi 6's line for it. */
+static void log_app_exception(pyhost_wsgi_call *call)
 {
-    PyObject *exc = pyhost_take_exception(), *text = exc ? PyObject_Str(exc) : NULL;
-    const char *msg = text ? PyUnicode_AsUTF8(text) : NULL;
-    pyhost_log_fmt(&call->log, APLOG_ERR, "WSGI application '%s' in %s: %s: %s", call->callable,
-                   call->script, exc ? Py_TYPE(exc)->tp_name : "error", msg ? msg : "(no message)");
-    PyErr_Clear();
-    Py_XDECREF(text);
-    Py_XDECREF(exc);
+    char context[512];
+    pyhost_log_app_exception(&call->log, call->script,
+                             pyhost_interp_context(call->interp, context, sizeof(context)));
 }
 
 /* Calls result.close() if it has one; a failure is logged. Returns -1 if it failed. */
@@ -759,10 +756,7 @@ static int close_result(pyhost_wsgi_call *call, pyhost_modstate *st, PyObject *r
     r = PyObject_CallNoArgs(close);
     Py_DECREF(close);
     if (!r) {
-        char headline[1024];
-        apr_snprintf(headline, sizeof(headline), "exception in close() of the response of %s",
-                     call->script);
-        pyhost_log_exception(&call->log, headline);
+        log_app_exception(call);
         return -1;
     }
     Py_DECREF(r);
@@ -770,7 +764,7 @@ static int close_result(pyhost_wsgi_call *call, pyhost_modstate *st, PyObject *r
 }
 
 /* Logs the application's exception, after telling request_exception subscribers. */
-static void app_exception(pyhost_wsgi_call *call, const char *headline)
+static void app_exception(pyhost_wsgi_call *call)
 {
     if (pyhost_events_on(call->interp->st)) {
         PyObject *exc = pyhost_take_exception();
@@ -779,19 +773,25 @@ static void app_exception(pyhost_wsgi_call *call, const char *headline)
             pyhost_restore_exception(exc);
         }
     }
-    pyhost_log_exception(&call->log, headline);
+    log_app_exception(call);
 }
 
-/* mod_wsgi.RequestTimeout, raised in the thread by the daemon's watch, means 504. */
-static int timed_out(pyhost_wsgi_call *call, pyhost_modstate *st)
+/* mod_wsgi.RequestTimeout, raised in the thread by the daemon's watch, means 504 (or a cut
+ * response once the headers are out). mod_wsgi 6's line, then what happened. */
+static int timed_out(pyhost_wsgi_call *call, pyhost_modstate *st, int headers_sent)
 {
     if (!PyErr_ExceptionMatches(st->request_timeout)) {
         return 0;
     }
     PyErr_Clear();
     pyhost_log_fmt(&call->log, APLOG_ERR,
-                   "%s: the request was interrupted by mod_wsgi.RequestTimeout "
-                   "(request-timeout)",
+                   headers_sent ? "Request interrupted by RequestTimeout after headers sent; "
+                                  "response truncated. (%s was interrupted by "
+                                  "mod_wsgi.RequestTimeout: request-timeout; the response is "
+                                  "cut short)"
+                                : "Request interrupted by RequestTimeout; thread recovered. "
+                                  "(%s was interrupted by mod_wsgi.RequestTimeout: "
+                                  "request-timeout; answered with 504)",
                    call->script);
     return 1;
 }
@@ -800,13 +800,10 @@ static int run_application(pyhost_wsgi_call *call, PyObject *app, pyhost_modstat
 {
     AdapterObject *a = PyObject_New(AdapterObject, st->adapter_type);
     PyObject *input = NULL, *errors = NULL, *env = NULL, *result = NULL;
-    char headline[1024];
     int rv = HTTP_INTERNAL_SERVER_ERROR, c;
 
-    apr_snprintf(headline, sizeof(headline), "exception in WSGI application '%s' of %s",
-                 call->callable, call->script);
     if (!a) {
-        pyhost_log_exception(&call->log, headline);
+        log_app_exception(call);
         return rv;
     }
     a->call = call;
@@ -830,23 +827,23 @@ static int run_application(pyhost_wsgi_call *call, PyObject *app, pyhost_modstat
     result = PyObject_CallFunctionObjArgs(app, env, (PyObject *)a, NULL);
     Py_DECREF(app);
     if (!result) {
-        if (timed_out(call, st)) {
+        if (timed_out(call, st, a->headers_sent)) {
             rv = HTTP_GATEWAY_TIME_OUT;
         }
         else {
-            app_exception(call, headline);
+            app_exception(call);
         }
     }
     else {
         c = consume(a, result);
-        if (c == -1 && timed_out(call, st)) {
+        if (c == -1 && timed_out(call, st, a->headers_sent)) {
             rv = HTTP_GATEWAY_TIME_OUT;
         }
         else if (c == -1) {
-            app_exception(call, headline);
+            app_exception(call);
         }
         else if (c == -2) {
-            log_misbehaviour(call);
+            log_app_exception(call);
         }
         if (close_result(call, st, result) < 0 && c >= 0) {
             c = -1;
@@ -890,6 +887,12 @@ int pyhost_wsgi_run(pyhost_wsgi_call *call)
     int rv = HTTP_INTERNAL_SERVER_ERROR;
 
     pyhost_metrics_request_begin(call);
+    if (call->io && call->interp->st && pyhost_events_on(call->interp->st)) {
+        /* request_finished tells the waits for the GIL (a racy look at the list's size is
+         * enough: a subscriber added meanwhile sees the counts from the next request on) */
+        call->io->gil_count = 1;
+        call->attach_start = apr_time_now();
+    }
     ts = pyhost_interp_enter(call->interp);
     pyhost_metrics_request_attached(call);
     pyhost_current_log = &call->log;
@@ -901,8 +904,9 @@ int pyhost_wsgi_run(pyhost_wsgi_call *call)
         if (!app) {
             PyErr_Clear();
             pyhost_log_fmt(&call->log, APLOG_ERR,
-                           "WSGI script '%s' does not contain WSGI application '%s'", call->script,
-                           call->callable);
+                           "WSGI0089: Target WSGI script '%s' does not contain WSGI application "
+                           "'%s'.",
+                           call->script, call->callable);
             rv = HTTP_NOT_FOUND;
         }
         else {

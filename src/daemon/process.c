@@ -146,8 +146,11 @@ static void set_home_and_locale(pyhost_group *g)
         setenv("LC_ALL", g->locale, 1);
         if (!setlocale(LC_ALL, g->locale)) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, self_server,
-                         LOG_PREFIX "locale '%s' is not available; keeping the inherited one",
-                         (long)getpid(), g->name, g->locale);
+                         "WSGI0079: Unsupported locale setting '%s' specified for daemon process "
+                         "group '%s'; daemon will run with the inherited locale. Consider "
+                         "'C.UTF-8' as a fallback. (daemon process %ld; `locale -a` lists the "
+                         "installed ones)",
+                         g->locale, g->name, (long)getpid());
         }
     }
 }

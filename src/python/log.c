@@ -292,6 +292,19 @@ static LogObject *buffer_of(PyObject *stream)
     return (LogObject *)b;
 }
 
+int pyhost_log_rebind(PyObject *stream, const pyhost_logctx *lc)
+{
+    LogObject *self = buffer_of(stream);
+    if (!self || self->closed) {
+        return -1;
+    }
+    pthread_mutex_lock(&self->lock);
+    self->lc = lc;
+    self->bound = 1;
+    pthread_mutex_unlock(&self->lock);
+    return 0;
+}
+
 void pyhost_log_close(PyObject *stream)
 {
     LogObject *self;

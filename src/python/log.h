@@ -53,6 +53,10 @@ PyObject *pyhost_log_new(PyTypeObject *type, PyObject *text_wrapper, const pyhos
  * sys.stdout under WSGIRestrictStdin / WSGIRestrictStdout. */
 PyObject *pyhost_log_restricted(PyTypeObject *type, const char *name);
 
+/* Binds a stream of pyhost_log_new that no one uses any more to another request's lc; -1 if
+ * it cannot serve again (closed). */
+int pyhost_log_rebind(PyObject *stream, const pyhost_logctx *lc);
+
 /* Flushes a stream of pyhost_log_new, emits a partial line and unbinds it from its request. */
 void pyhost_log_close(PyObject *stream);
 

@@ -147,13 +147,54 @@ static PyObject *make_environ(pyhost_wsgi_call *call, pyhost_modstate *st, PyObj
     return d;
 }
 
+/* wsgi.errors is an io.TextIOWrapper, which takes microseconds to make: each thread keeps the
+ * one of its last request in each interpreter when nothing else refers to it any more, and
+ * the next request there takes it back (free-threaded builds, where a reference count says
+ * less, make one each time). */
+#define SPARE_ERRORS 16
+#ifndef Py_GIL_DISABLED
+static _Thread_local PyObject *spare_errors[SPARE_ERRORS];
+#endif
+
+static PyObject *errors_stream(pyhost_wsgi_call *call, pyhost_modstate *st)
+{
+#ifndef Py_GIL_DISABLED
+    int i = call->interp->index;
+    if (i < SPARE_ERRORS && spare_errors[i]) {
+        PyObject *stream = spare_errors[i];
+        spare_errors[i] = NULL;
+        if (pyhost_log_rebind(stream, &call->log) == 0) {
+            return stream;
+        }
+        Py_DECREF(stream);
+    }
+#endif
+    return pyhost_log_new(st->log_type, st->text_wrapper, &call->log, APLOG_ERR);
+}
+
+/* Ends wsgi.errors' use by the request (the caller's reference is taken). */
+static void errors_done(pyhost_wsgi_call *call, PyObject *stream)
+{
+    pyhost_log_close(stream);
+#ifndef Py_GIL_DISABLED
+    if (call->interp->index < SPARE_ERRORS && Py_REFCNT(stream) == 1 &&
+        !spare_errors[call->interp->index]) {
+        spare_errors[call->interp->index] = stream;
+        return;
+    }
+#else
+    (void)call;
+#endif
+    Py_DECREF(stream);
+}
+
 PyObject *pyhost_wsgi_environ(pyhost_wsgi_call *call, PyObject **input, PyObject **errors)
 {
     pyhost_modstate *st = call->interp->st;
     PyObject *env = NULL;
     call->app_start = apr_time_now();
     *input = pyhost_input_new(st->input_type, call->io);
-    *errors = *input ? pyhost_log_new(st->log_type, st->text_wrapper, &call->log, APLOG_ERR) : NULL;
+    *errors = *input ? errors_stream(call, st) : NULL;
     if (*errors) {
         env = make_environ(call, st, *input, *errors);
     }
@@ -867,12 +908,11 @@ out:
     if (input) {
         pyhost_input_detach(input);
     }
-    if (errors) {
-        pyhost_log_close(errors);
-    }
     Py_XDECREF(result);
     Py_XDECREF(env);
-    Py_XDECREF(errors);
+    if (errors) {
+        errors_done(call, errors);
+    }
     Py_XDECREF(input);
     Py_DECREF(a);
     return rv;

@@ -292,10 +292,15 @@ static LogObject *buffer_of(PyObject *stream)
     return (LogObject *)b;
 }
 
-int pyhost_log_rebind(PyObject *stream, const pyhost_logctx *lc)
+PyObject *pyhost_log_buffer(PyObject *stream)
 {
-    LogObject *self = buffer_of(stream);
-    if (!self || self->closed) {
+    return (PyObject *)buffer_of(stream);
+}
+
+int pyhost_log_bind(PyObject *buffer, const pyhost_logctx *lc)
+{
+    LogObject *self = (LogObject *)buffer;
+    if (self->closed) {
         return -1;
     }
     pthread_mutex_lock(&self->lock);
@@ -303,6 +308,15 @@ int pyhost_log_rebind(PyObject *stream, const pyhost_logctx *lc)
     self->bound = 1;
     pthread_mutex_unlock(&self->lock);
     return 0;
+}
+
+void pyhost_log_unbind(PyObject *buffer)
+{
+    LogObject *self = (LogObject *)buffer;
+    pthread_mutex_lock(&self->lock);
+    emit_locked(self);
+    self->lc = NULL;
+    pthread_mutex_unlock(&self->lock);
 }
 
 void pyhost_log_close(PyObject *stream)
@@ -313,13 +327,9 @@ void pyhost_log_close(PyObject *stream)
         PyErr_Clear();
     }
     Py_XDECREF(r);
-    if (!(self = buffer_of(stream))) {
-        return;
+    if ((self = buffer_of(stream))) {
+        pyhost_log_unbind((PyObject *)self);
     }
-    pthread_mutex_lock(&self->lock);
-    emit_locked(self);
-    self->lc = NULL;
-    pthread_mutex_unlock(&self->lock);
 }
 
 /* write(b): bytes (or any bytes-like object) become log lines; a str is taken as UTF-8. */

@@ -53,9 +53,16 @@ PyObject *pyhost_log_new(PyTypeObject *type, PyObject *text_wrapper, const pyhos
  * sys.stdout under WSGIRestrictStdin / WSGIRestrictStdout. */
 PyObject *pyhost_log_restricted(PyTypeObject *type, const char *name);
 
-/* Binds a stream of pyhost_log_new that no one uses any more to another request's lc; -1 if
- * it cannot serve again (closed). */
-int pyhost_log_rebind(PyObject *stream, const pyhost_logctx *lc);
+/* The binary Log under a stream of pyhost_log_new (borrowed; NULL if there is none). */
+PyObject *pyhost_log_buffer(PyObject *stream);
+
+/* Binds the Log of a stream no one uses any more to another request's lc; -1 if it cannot
+ * serve again (closed). */
+int pyhost_log_bind(PyObject *buffer, const pyhost_logctx *lc);
+
+/* Emits the Log's partial line and unbinds it from its request. The stream above it has
+ * nothing pending: it writes through. */
+void pyhost_log_unbind(PyObject *buffer);
 
 /* Flushes a stream of pyhost_log_new, emits a partial line and unbinds it from its request. */
 void pyhost_log_close(PyObject *stream);

@@ -153,37 +153,46 @@ static PyObject *make_environ(pyhost_wsgi_call *call, pyhost_modstate *st, PyObj
  * less, make one each time). */
 #define SPARE_ERRORS 16
 #ifndef Py_GIL_DISABLED
-static _Thread_local PyObject *spare_errors[SPARE_ERRORS];
+static _Thread_local struct {
+    PyObject *stream, *buffer;
+} spare_errors[SPARE_ERRORS];
 #endif
 
 static PyObject *errors_stream(pyhost_wsgi_call *call, pyhost_modstate *st)
 {
+    PyObject *stream;
 #ifndef Py_GIL_DISABLED
     int i = call->interp->index;
-    if (i < SPARE_ERRORS && spare_errors[i]) {
-        PyObject *stream = spare_errors[i];
-        spare_errors[i] = NULL;
-        if (pyhost_log_rebind(stream, &call->log) == 0) {
+    if (i < SPARE_ERRORS && spare_errors[i].stream) {
+        stream = spare_errors[i].stream;
+        spare_errors[i].stream = NULL;
+        if (pyhost_log_bind(spare_errors[i].buffer, &call->log) == 0) {
+            call->errors_buffer = spare_errors[i].buffer;
             return stream;
         }
         Py_DECREF(stream);
     }
 #endif
-    return pyhost_log_new(st->log_type, st->text_wrapper, &call->log, APLOG_ERR);
+    stream = pyhost_log_new(st->log_type, st->text_wrapper, &call->log, APLOG_ERR);
+    call->errors_buffer = stream ? pyhost_log_buffer(stream) : NULL;
+    return stream;
 }
 
 /* Ends wsgi.errors' use by the request (the caller's reference is taken). */
 static void errors_done(pyhost_wsgi_call *call, PyObject *stream)
 {
-    pyhost_log_close(stream);
-#ifndef Py_GIL_DISABLED
-    if (call->interp->index < SPARE_ERRORS && Py_REFCNT(stream) == 1 &&
-        !spare_errors[call->interp->index]) {
-        spare_errors[call->interp->index] = stream;
+    if (!call->errors_buffer) {
+        Py_DECREF(stream);
         return;
     }
-#else
-    (void)call;
+    pyhost_log_unbind(call->errors_buffer);
+#ifndef Py_GIL_DISABLED
+    if (call->interp->index < SPARE_ERRORS && Py_REFCNT(stream) == 1 &&
+        !spare_errors[call->interp->index].stream) {
+        spare_errors[call->interp->index].stream = stream;
+        spare_errors[call->interp->index].buffer = call->errors_buffer;
+        return;
+    }
 #endif
     Py_DECREF(stream);
 }

@@ -86,6 +86,7 @@ typedef struct {
     apr_time_t slot_start;
     apr_interval_time_t slot_cpu;
     apr_time_t attach_start; /* when the thread began to attach, if request events count it */
+    PyObject *errors_buffer; /* the binary Log under wsgi.errors (borrowed) */
 } pyhost_wsgi_call;
 
 /* Runs one request; call it without a thread state attached. Returns OK when a response was

@@ -510,3 +510,29 @@ def test_request_finished_event_keys(srv, mode):
             <= ev["application_start"]
     assert isinstance(ev["gil_wait_count"], int) and ev["gil_wait_count"] >= 1
     assert isinstance(ev["gil_wait_time"], float) and 0 <= ev["gil_wait_time"] < 5
+
+
+def test_request_timeout_interrupt_line(apache):
+    a = apache("""
+        WSGIDaemonProcess it threads=1 request-timeout=1 interrupt-timeout=3
+        WSGIScriptAlias /slow @ROOT@/slow.wsgi process-group=it
+    """, files={"slow.wsgi": r'''
+import time
+def application(environ, start_response):
+    if environ['QUERY_STRING'] == 'after_headers':
+        write = start_response('200 OK', [('Content-Type', 'text/plain')])
+        write(b'started;')
+    time.sleep(2.5)
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'not reached']
+'''})
+    a.mark_log()
+    assert a.get("/slow").status == 504
+    assert a.wait_log(r"\[wsgi:error\] .*Request interrupted by RequestTimeout; thread "
+                      r"recovered\. \(%s was interrupted by mod_wsgi\.RequestTimeout: "
+                      r"request-timeout; answered with 504\)" % re.escape(a.path("slow.wsgi"))), \
+        a.new_log()
+    r = a.get("/slow?after_headers")
+    assert (r.status, r.body) == (200, b"started;") and r.error is not None
+    assert a.wait_log(r"Request interrupted by RequestTimeout after headers sent; response "
+                      r"truncated\."), a.new_log()

@@ -496,7 +496,8 @@ static int send_block(AdapterObject *self, PyObject *item, int flags)
     }
     if (!self->status) {
         PyErr_SetString(PyExc_RuntimeError,
-                        "the response has body data but start_response() was never called");
+                        "response has not been started (the application gave body data "
+                        "without calling start_response())");
         return -1;
     }
     if (!self->headers_sent && send_headers(self, -1) < 0) {
@@ -532,7 +533,8 @@ static int finish(AdapterObject *self)
     apr_status_t rv;
     if (!self->status) {
         PyErr_SetString(PyExc_RuntimeError,
-                        "the application returned without calling start_response()");
+                        "response has not been started (the application returned without "
+                        "calling start_response())");
         return -1;
     }
     if (!self->headers_sent && send_headers(self, -1) < 0) {

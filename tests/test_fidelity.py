@@ -30,8 +30,8 @@ def streams(environ):
         try:
             s.fileno()
             d['fileno'] = 'no exception'
-        except io.UnsupportedOperation as e:
-            d['fileno'] = 'UnsupportedOperation/OSError=%s: %s' % (isinstance(e, OSError), e)
+        except OSError as e:
+            d['fileno'] = '%s/OSError=%s: %s' % (type(e).__name__, isinstance(e, OSError), e)
         out[name] = d
     return out
 
@@ -536,3 +536,43 @@ def application(environ, start_response):
     assert (r.status, r.body) == (200, b"started;") and r.error is not None
     assert a.wait_log(r"Request interrupted by RequestTimeout after headers sent; response "
                       r"truncated\."), a.new_log()
+
+
+# ---- side by side with Debian's mod_wsgi 4.9.4 -------------------------------------------
+
+REFERENCE_MODULE = "/usr/lib/apache2/modules/mod_wsgi.so"
+
+
+def test_same_answers_as_debians_mod_wsgi(apache):
+    """The cases above under mod_wsgi 4.9.4 give what mod_pyhost gives, but for mod_wsgi 6's
+    changes (UnicodeEncodeError, io.UnsupportedOperation)."""
+    if not os.path.exists(REFERENCE_MODULE):
+        pytest.skip("libapache2-mod-wsgi-py3 is not installed (make bench installs it)")
+    answers = []
+    for module in (None, REFERENCE_MODULE):
+        kw = {"module": module} if module else {}
+        a = apache("WSGIScriptAlias /e @ROOT@/fid.wsgi\n", files={"fid.wsgi": FID_APP}, **kw)
+        got = {case: a.get("/e/" + case).body.decode() for case in START_RESPONSE_ERRORS}
+        for case in ("twice", "empty_then_exc", "write_empty_then_exc", "after_output"):
+            r = a.get("/e/" + case)
+            got[case] = (r.status, r.reason, sorted(h for h in r.headers if h[0][:2] == "X-"),
+                         r.body.decode())
+        got["streams"] = get_json(a, "/e/streams")
+        answers.append(got)
+        a.cleanup()
+    ours, theirs = answers
+    assert theirs["hdr_value_nonlatin"] == ("ValueError: unicode object contains non latin-1 "
+                                            "characters")
+    assert ours["hdr_value_nonlatin"].startswith("UnicodeEncodeError: 'latin-1' codec")
+    message = "Apache/mod_wsgi log object is not associated with a file descriptor."
+    for name in ("stdout", "stderr", "errors"):
+        assert theirs["streams"][name].pop("fileno") == "OSError/OSError=True: " + message
+        assert ours["streams"][name].pop("fileno") == "UnsupportedOperation/OSError=True: " + \
+            message
+    # mod_wsgi's write(b'') sends the headers: exc_info then raises again (a 500); PEP 3333
+    # and mod_pyhost wait for a non-empty block (README, deliberate differences)
+    assert theirs["write_empty_then_exc"][0] == 500
+    assert ours["write_empty_then_exc"][0] == 203
+    for key in ("hdr_value_nonlatin", "write_empty_then_exc"):
+        del ours[key], theirs[key]
+    assert ours == theirs

@@ -488,6 +488,8 @@ def test_reload_required_daemon_restarts_losing_no_request(srv):
     r = srv.get("/re/d")
     assert r.status == 200, (r, srv.new_log())
     assert r.body.split()[1] != first.split()[1]  # served by the replacement process
+    assert srv.wait_log(r"reload_required\(\) of WSGI script '%s' returned true"
+                        % re.escape(srv.path("reload_d.wsgi")))
     assert srv.wait_log(r"restarting: script %s changed" % re.escape(srv.path("reload_d.wsgi")))
     assert srv.get("/re/d").body == r.body
 

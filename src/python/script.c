@@ -183,6 +183,12 @@ static int hook_wants_reload(PyObject *module, const char *path, const pyhost_lo
         pyhost_log_exception(lc, headline);
         yes = 0;
     }
+    else if (yes) {
+        pyhost_log_fmt(lc, APLOG_INFO,
+                       "reload_required() of WSGI script '%s' returned true: it "
+                       "is reloaded (in daemon mode, by a new process)",
+                       path);
+    }
     Py_XDECREF(r);
     Py_XDECREF(arg);
     Py_DECREF(fn);

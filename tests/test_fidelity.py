@@ -484,6 +484,12 @@ def test_reload_required_daemon_restarts_losing_no_request(srv):
     assert srv.get("/re/d").body == first
     srv.mark_log()
     with open(flag, "w") as f:
+        f.write("raise")
+    assert srv.get("/re/d").body == first  # an exception means no restart
+    assert srv.wait_log(r"exception in reload_required\(\) of WSGI script '%s'; it is not "
+                        r"reloaded: RuntimeError: reload_required raising on purpose"
+                        % re.escape(srv.path("reload_d.wsgi"))), srv.new_log()
+    with open(flag, "w") as f:
         f.write("yes")
     r = srv.get("/re/d")
     assert r.status == 200, (r, srv.new_log())

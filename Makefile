@@ -48,7 +48,7 @@ OBJ := $(patsubst src/%.c,$(BUILD)/%.o,$(SRC))
 
 .PHONY: all install test run clean format check-format deps bench bench-gil bench-gil-trixie \
     test-trixie test-sid test-ft test-matrix leak-check install-module install-conf install-bin \
-    deb test-deb test-deb-trixie
+    deb test-deb test-deb-trixie codec-test
 
 all: mod_pyhost.so
 
@@ -61,19 +61,31 @@ mod_pyhost.so: $(OBJ)
 	@echo "LD $@"
 	@$(AP_CC) -o $@ $(OBJ) $(LDFLAGS_ALL)
 
+# The frame codec alone, with a driver that decodes streams over a real socket pair
+# (tests/test_codec.py runs it): built with the module's warnings, against APR's headers.
+CODEC_TEST := build/codec-test
+APR_CFLAGS := $(shell apr-1-config --cflags --cppflags --includes 2>/dev/null)
+codec-test: $(CODEC_TEST)
+$(CODEC_TEST): src/shared/codec.c src/shared/alloc.c tests/unit/codec_test.c src/shared/codec.h \
+    src/shared/alloc.h Makefile
+	@mkdir -p $(dir $@)
+	@echo "CC $@"
+	@$(AP_CC) $(WARN) $(APR_CFLAGS) -Isrc -o $@ src/shared/codec.c src/shared/alloc.c \
+	    tests/unit/codec_test.c -lpthread
+
 clean:
-	rm -rf build/obj mod_pyhost.so
+	rm -rf build/obj build/codec-test mod_pyhost.so
 
 format:
-	clang-format -i $(SRC) $(HDR)
+	clang-format -i $(SRC) $(HDR) tests/unit/*.c
 
 check-format:
-	clang-format --dry-run --Werror $(SRC) $(HDR)
+	clang-format --dry-run --Werror $(SRC) $(HDR) tests/unit/*.c
 
 # Debian packages the build, the suite and the benchmark need (haproxy, redis-server,
 # python3-redis and iproute2: tests/test_multihost.py).
 DEB_PACKAGES := apache2 apache2-dev python3-dev python3-pytest python3-flask python3-django \
-    python3-numpy curl openssl python3-pastedeploy python3-coverage \
+    python3-numpy curl openssl strace python3-pastedeploy python3-coverage \
     haproxy redis-server python3-redis iproute2 mercurial
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -144,7 +156,7 @@ install-bin:
 	    $(DESTDIR)$(PY_SITE)/pyhost_express/management/commands/
 
 # The Debian package (debian/): built from a copy of the tree in build/deb, checked by lintian.
-DEB_BUILD_PACKAGES := build-essential debhelper apache2-dev python3-dev dpkg-dev lintian
+DEB_BUILD_PACKAGES := build-essential debhelper dh-python apache2-dev python3-dev dpkg-dev lintian
 deb:
 	@missing=""; for p in $(DEB_BUILD_PACKAGES); do \
 	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -7,8 +7,6 @@
  * of the request; and the restricted sys.stdin / sys.stdout that refuse every use. */
 #include "python/log.h"
 
-#include "python/interp.h"
-
 #include "apr_strings.h"
 
 #include <pthread.h>
@@ -97,8 +95,15 @@ void pyhost_restore_exception(PyObject *exc)
 #endif
 }
 
+static pyhost_log_explain_fn explainer;
+
+void pyhost_log_set_explainer(pyhost_log_explain_fn fn)
+{
+    explainer = fn;
+}
+
 /* Logs the headline with the exception's type and message (after ": ", or after " " when the
- * headline is a sentence of mod_wsgi's ending with '.'), what an ImportError means, and the
+ * headline is a sentence of mod_wsgi's ending with '.'), what the explainer adds, and the
  * traceback, one entry per line. */
 static void log_taken(const pyhost_logctx *lc, PyObject *exc, const char *headline)
 {
@@ -116,7 +121,9 @@ static void log_taken(const pyhost_logctx *lc, PyObject *exc, const char *headli
         PyErr_Clear();
         pyhost_log_line(lc, APLOG_ERR, headline);
     }
-    pyhost_explain_import_error(lc, exc);
+    if (explainer) {
+        explainer(lc, exc);
+    }
     tbmod = PyImport_ImportModule("traceback");
     if (tbmod) {
         lines = PyObject_CallMethod(tbmod, "format_exception", "O", exc);
@@ -169,6 +176,8 @@ void pyhost_log_app_exception(const pyhost_logctx *lc, const char *script, const
 
 /* ---- the Log type ------------------------------------------------------------------------ */
 
+/* The longest error-log entry a line of wsgi.errors or sys.stdout becomes; a longer line is
+ * split. Apache itself cuts an entry at 8 KB (MAX_STRING_LEN), so more would be lost. */
 #define LOG_LINE_MAX 8192
 
 /* The binary stream under wsgi.errors, sys.stdout and sys.stderr (their .buffer); each of those

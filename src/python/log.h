@@ -38,6 +38,12 @@ void pyhost_log_exception(const pyhost_logctx *lc, const char *headline);
  * "; ignored." for SystemExit). context as pyhost_interp_context() gives it. */
 void pyhost_log_app_exception(const pyhost_logctx *lc, const char *script, const char *context);
 
+/* Something that can add a line explaining an exception pyhost_log_exception has logged
+ * (the interpreter code registers python/preflight.c's, for extensions a sub interpreter
+ * refused): logging itself knows nothing of what it explains. */
+typedef void (*pyhost_log_explain_fn)(const pyhost_logctx *lc, PyObject *exc);
+void pyhost_log_set_explainer(pyhost_log_explain_fn fn);
+
 /* The exception that is set, normalised, as a new reference (NULL if none); clears it. */
 PyObject *pyhost_take_exception(void);
 

@@ -6,6 +6,8 @@
  * modification times, and the scripts' reload_required(resource) hook. */
 #include "python/script.h"
 
+#include "shared/process.h"
+
 #include "apr_md5.h"
 #include "apr_file_info.h"
 #include "apr_strings.h"

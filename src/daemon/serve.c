@@ -152,9 +152,13 @@ static void conn_idle(dconn *c)
     epoll_ctl(sv.epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
+/* Takes every pending connection. Counted as busy meanwhile: a process that stops must not
+ * exit between accept() and the HELLO or GOODBYE (the request Apache wrote into a connection
+ * closed unread would be lost to a reset). */
 static void accept_all(void)
 {
     struct epoll_event ev;
+    __atomic_add_fetch(&sv.busy, 1, __ATOMIC_SEQ_CST);
     while (!__atomic_load_n(&sv.stopping, __ATOMIC_SEQ_CST)) {
         struct timeval tv;
         dconn *c;
@@ -191,6 +195,9 @@ static void accept_all(void)
         ev.events = EPOLLIN | EPOLLONESHOT;
         ev.data.ptr = &listener_tag;
         epoll_ctl(sv.epfd, EPOLL_CTL_MOD, sv.listen_fd, &ev);
+    }
+    if (!__atomic_sub_fetch(&sv.busy, 1, __ATOMIC_SEQ_CST)) {
+        pyhost_daemon_idle();
     }
 }
 

@@ -137,20 +137,24 @@ class Client:
             return Result(status, body, retried=retried)
 
 
-def load(port, path, total, clients=6, during=None, stop_on_refused=False, timeout=30):
-    """total requests for path over clients keep-alive connections; during(), if given, runs
-    in the calling thread while they go. Returns the list of Results (a client that finds the
+def load(port, path, total, clients=6, during=None, stop_on_refused=False, timeout=30,
+         limit=60):
+    """At least total requests for path over clients keep-alive connections; during(), if
+    given, runs in the calling thread while they go, and they go on until it has returned
+    (at most limit seconds in all). Returns the list of Results (a client that finds the
     server gone stops, when stop_on_refused)."""
     results = []
     lock = threading.Lock()
     per = [total // clients + (1 if i < total % clients else 0) for i in range(clients)]
-    deadline = time.time() + 120
+    deadline = time.time() + limit
+    busy = threading.Event()
+    busy.set()
 
     def run(n):
         c = Client(port, timeout)
         mine = []
         try:
-            for _ in range(n):
+            while len(mine) < n or busy.is_set():
                 if time.time() > deadline:
                     break
                 try:
@@ -171,6 +175,7 @@ def load(port, path, total, clients=6, during=None, stop_on_refused=False, timeo
         if during:
             during()
     finally:
+        busy.clear()
         for t in threads:
             t.join(150)
     return results

@@ -180,8 +180,7 @@ static int make_socket(apr_pool_t *pconf, server_rec *s, pyhost_group *g, unsign
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
         listen(fd, g->listen_backlog) < 0 ||
-        chown(tmp, g->socket_uid_given ? g->socket_uid : ap_unixd_config.user_id, (gid_t)-1) <
-            0 ||
+        chown(tmp, g->socket_uid_given ? g->socket_uid : ap_unixd_config.user_id, (gid_t)-1) < 0 ||
         chmod(tmp, 0600) < 0 || rename(tmp, g->socket_path) < 0) {
         g->unavailable = apr_psprintf(pconf,
                                       "its socket '%s' cannot be created: %s (does the "

@@ -535,6 +535,13 @@ static int relay(response *x, int *retry)
                 abort_client(x);
                 return OK;
             }
+            if (*retry < 0) { /* sent again only if the daemon never started it */
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                              "daemon group '%s' closed the connection after taking part of the "
+                              "request body",
+                              x->g->name);
+                return HTTP_BAD_GATEWAY;
+            }
             *retry = 1;
             return OK;
         case PYHOST_F_MORE: {

@@ -192,3 +192,18 @@ def test_twenty_rounds_of_restarts_lose_no_request(apache):
         rounds.append(("graceful_stop", graceful_stop_round(apache)))
     assert time.time() - t0 < 90, rounds
     assert "connection failed" not in a.error_log()
+
+
+def test_graceful_restarts_with_socket_rotation_off_lose_no_request(apache):
+    """WSGISocketRotation Off: the socket keeps its path; the new one is renamed over it while
+    the retired processes still serve on the old one, so no connection finds it missing."""
+    a = apache("WSGISocketRotation Off\n" + GROUPS, files={"app.wsgi": APP})
+    assert wait_until(lambda: len(group_pids(a, "g")) == 2, 15)
+    socks = sorted(p for p in os.listdir(a.root) if p.endswith(".sock"))
+    assert len(socks) == 4, socks
+    for _ in range(3):
+        path, during = apache_graceful(a)
+        a.mark_log()
+        check(load(a.port, path, ROUND, during=during), "apache_graceful")
+        assert a.log_lines(LOG[apache_graceful])
+    assert sorted(p for p in os.listdir(a.root) if p.endswith(".sock")) == socks

@@ -6,6 +6,7 @@
  * may wait for a GIL as long as it takes. Posting is a job word per worker thread changed
  * atomically and a semaphore, so the watch never waits for the helper either. */
 #include "daemon/helper.h"
+#include "shared/alloc.h"
 
 #include "daemon/serve.h"
 #include "python/interp.h"
@@ -158,8 +159,8 @@ int pyhost_helper_start(pyhost_group *g, server_rec *s, int workers)
     hp.g = g;
     hp.s = s;
     hp.workers = workers;
-    hp.jobs = calloc((size_t)workers + 1, sizeof(uint64_t));
-    if (!hp.jobs || sem_init(&hp.wake, 0, 0) < 0 || pthread_create(&t, NULL, helper_main, NULL)) {
+    hp.jobs = pyhost_xcalloc((size_t)workers + 1, sizeof(uint64_t));
+    if (sem_init(&hp.wake, 0, 0) < 0 || pthread_create(&t, NULL, helper_main, NULL)) {
         ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,
                      "daemon process %ld of group '%s': cannot start its helper thread",
                      (long)getpid(), g->name);

@@ -13,6 +13,7 @@
  * read, cannot stop it. What needs Python goes to the helper thread (daemon/helper.c). */
 #include "daemon/watch.h"
 
+#include "daemon/recycle.h"
 #include "daemon/helper.h"
 #include "daemon/serve.h"
 #include "python/interp.h"

@@ -10,6 +10,7 @@
  * own children are: they go on serving what the old generation's children still send, on
  * their old socket, and are stopped once the last of those children has gone. */
 #include "shared/daemon.h"
+#include "shared/alloc.h"
 
 #include "ap_mpm.h"
 #include "http_core.h"
@@ -504,10 +505,7 @@ static apr_status_t stop_daemons(void *data)
     stopping = 1;
     /* the handler is in this module, which is unloaded with the configuration */
     signal(SIGCHLD, SIG_DFL);
-    pids = calloc((size_t)daemons->nelts + 1, sizeof(pid_t));
-    if (!pids) {
-        abort();
-    }
+    pids = pyhost_xcalloc((size_t)daemons->nelts + 1, sizeof(pid_t));
     for (i = 0; i < daemons->nelts; i++) {
         daemon_rec *d = APR_ARRAY_IDX(daemons, i, daemon_rec *);
         pid_t pid = pyhost_shm->slots[d->group->slot_base + d->process].pid;

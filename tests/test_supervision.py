@@ -56,10 +56,22 @@ def test_request_stuck_holding_the_gil_gets_504_in_time_and_the_group_serves_aga
     """ % interrupt, files={"app.wsgi": APP})
     first = served_pid(a, "/st/pid")
     a.mark_log()
-    out = {}
-    background(a, "/st/stuck", out).join(60)
+    out, other = {}, {}
+    t = background(a, "/st/stuck", out)
+    time.sleep(0.5)
+    # another request of the same process: it waits for the GIL, and the watch answers for it
+    # too when its own request-timeout has passed
+    background(a, "/st/other", other).join(60)
+    t.join(60)
     assert out["r"].status == 504, out["r"]
     assert out["t"] < 3 + interrupt + 1, out["t"]
+    if FREE_THREADED:
+        assert other["r"].status == 200, other["r"]
+    else:
+        assert other["r"].status == 504, other["r"]
+        assert other["t"] < 3 + interrupt + 1, other["t"]
+        assert a.wait_log(r"request-timeout: GET /st/other \(client 127\.0\.0\.1:\d+\) has "
+                          r"run [\d.]+ seconds")
     assert a.wait_log(r"request-timeout: GET /st/stuck \(client 127\.0\.0\.1:\d+\) has run "
                       r"[\d.]+ seconds \(request-timeout=3\)%s; answered with 504, the process "
                       r"restarts" % (" and did not stop when interrupted" if interrupt else ""))

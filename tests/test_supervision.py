@@ -2,6 +2,7 @@
 request stuck in C code that holds the GIL, stops the process in time, and notices a GIL that
 no one can take (deadlock-timeout)."""
 import signal
+import socket
 import sysconfig
 import threading
 import time
@@ -22,6 +23,9 @@ def application(environ, start_response):
         re.match(r'(a+)+$', 'a' * 31 + 'b')
     elif path == '/hold':
         ctypes.PyDLL(None).sleep(60)
+    elif path == '/big':
+        start_response('200 OK', [('Content-Type', 'application/octet-stream')])
+        return (b'x' * (1 << 20) for _ in range(200))
     start_response('200 OK', [('Content-Type', 'text/plain')])
     return [str(os.getpid()).encode()]
 """
@@ -145,3 +149,27 @@ def test_deadlock_timeout_restarts_a_process_whose_gil_is_held(apache):
     assert a.log_lines(r"daemon process %d of group 'st' died while handling the request: "
                        r"exited with status 0" % first)
     assert served_pid(a, "/st/pid") != first
+
+
+def test_request_blocked_writing_to_a_client_that_does_not_read_is_cut_at_request_timeout(
+        apache):
+    """The worker is blocked writing its response (Apache cannot pass it on to a client that
+    does not read): the watch, which never waits for the worker, cuts the connection at
+    request-timeout, the worker is freed, and the process restarts."""
+    a = apache("""
+        WSGIDaemonProcess st threads=2 request-timeout=2 display-name=%{GROUP}
+        WSGIScriptAlias /st @ROOT@/app.wsgi process-group=st
+    """, files={"app.wsgi": APP})
+    first = served_pid(a, "/st/pid")
+    a.mark_log()
+    with socket.create_connection(("127.0.0.1", a.port)) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        s.sendall(b"GET /st/big HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        assert a.wait_log(r"request-timeout: GET /st/big \(client 127\.0\.0\.1:\d+\) has "
+                          r"run [\d.]+ seconds \(request-timeout=2\); its connection was cut "
+                          r"\(its thread was blocked writing the response\), the process "
+                          r"restarts", timeout=10), a.new_log()[-3000:]
+        assert a.wait_log(r"restarting: request-timeout on GET /st/big")
+    t0 = time.time()
+    assert served_pid(a, "/st/pid") != first
+    assert time.time() - t0 < 5

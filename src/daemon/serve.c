@@ -1064,5 +1064,5 @@ int pyhost_serve_give_up(int i, apr_uint64_t seq, int status, const char *why)
     if (phase == PHASE_OLD) {
         old_done();
     }
-    return 1;
+    return v & CTL_WRITING ? 2 : 1;
 }

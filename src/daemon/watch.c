@@ -88,6 +88,7 @@ static void watch_requests(apr_time_t now)
         pyhost_worker_view v;
         char why[700];
         double age;
+        int answered;
         if (!pyhost_serve_view(i, &v) || v.given_up || now - v.started <= g->request_timeout) {
             continue;
         }
@@ -110,15 +111,18 @@ static void watch_requests(apr_time_t now)
                      "request-timeout: the request ran %.1f seconds "
                      "(request-timeout=%ld)",
                      age, (long)apr_time_sec(g->request_timeout));
-        if (!pyhost_serve_give_up(i, v.seq, HTTP_GATEWAY_TIME_OUT, why)) {
+        answered = pyhost_serve_give_up(i, v.seq, HTTP_GATEWAY_TIME_OUT, why);
+        if (!answered) {
             continue; /* it has just ended */
         }
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, wt.s,
                      WATCH_PREFIX "request-timeout: %s has run %.1f seconds "
-                                  "(request-timeout=%ld)%s; answered with 504, the process "
-                                  "restarts",
+                                  "(request-timeout=%ld)%s; %s, the process restarts",
                      (long)getpid(), g->name, v.what, age, (long)apr_time_sec(g->request_timeout),
-                     v.interrupted_at ? " and did not stop when interrupted" : "");
+                     v.interrupted_at ? " and did not stop when interrupted" : "",
+                     answered == 1 ? "answered with 504"
+                                   : "its connection was cut (its thread was blocked writing "
+                                     "the response)");
         pyhost_helper_post(i, v.seq, PYHOST_JOB_STACK);
         apr_snprintf(why, sizeof(why), "request-timeout on %s", v.what);
         pyhost_daemon_recycle(PYHOST_RECYCLE_DRAIN, "request_timeout", why);

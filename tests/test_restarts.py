@@ -9,6 +9,7 @@ group's two processes, or the stop seen by the clients).
 """
 import os
 import signal
+import threading
 import time
 import urllib.request
 
@@ -206,3 +207,38 @@ def test_graceful_restarts_with_socket_rotation_off_lose_no_request(apache):
         check(load(a.port, path, ROUND, during=during), "apache_graceful")
         assert a.log_lines(LOG[apache_graceful])
     assert sorted(p for p in os.listdir(a.root) if p.endswith(".sock")) == socks
+
+
+def test_a_retired_process_does_no_routine_recycle(apache):
+    """After a graceful restart, a process of the old configuration serves the old generation's
+    Apache children until they have gone: restart-interval no longer applies to it, since its
+    replacement would be of a configuration that no longer exists."""
+    a = apache("""
+        WSGIDaemonProcess ri threads=2 restart-interval=2 display-name=%{GROUP}
+        WSGIScriptAlias /ri @ROOT@/slow.wsgi process-group=ri
+    """, files={"slow.wsgi": """
+import os, time
+
+def application(environ, start_response):
+    if environ.get('QUERY_STRING') == 'slow':
+        time.sleep(3)
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [str(os.getpid()).encode()]
+"""})
+    # a process just started by restart-interval: its next one is 2 s away
+    first = int(a.get("/ri/").body)
+    assert wait_until(lambda: int(a.get("/ri/").body) != first, 10)
+    out = {}
+    t = threading.Thread(target=lambda: out.update(r=a.get("/ri/?slow", timeout=30)))
+    t.start()
+    time.sleep(0.3)
+    a.mark_log()
+    a.graceful()
+    assert a.wait_log(r"group 'ri': retired: a graceful restart replaced its configuration")
+    t.join(30)
+    pid = int(out["r"].body)
+    assert out["r"].status == 200 and pid != first, out["r"]
+    # it outlived its restart-interval, serving, and stopped only when the old children had gone
+    assert a.wait_log(r"daemon process %d of group 'ri': stopping: signal TERM \(retired: the "
+                      r"Apache children of its configuration have gone\)" % pid)
+    assert not a.log_lines(r"daemon process %d of group 'ri': restarting" % pid)

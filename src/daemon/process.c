@@ -271,10 +271,21 @@ static void watch_loop(const sigset_t *set, pid_t parent)
         apr_time_t now = apr_time_now();
         char why[600], code_now[32];
         if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
-            apr_snprintf(why, sizeof(why), "signal %s", sigabbrev_np(sig));
+            apr_snprintf(why, sizeof(why), "signal %s%s", sigabbrev_np(sig),
+                         pyhost_recycle_retired() ? " (retired: the Apache children of its "
+                                                    "configuration have gone)"
+                                                  : "");
             pyhost_daemon_recycle(PYHOST_RECYCLE_STOP, "shutdown_signal", why);
         }
-        else if (sig == SIGUSR1) {
+        else if (sig == SIGWINCH && !pyhost_recycle_retired()) {
+            pyhost_recycle_retire();
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, self_server,
+                         LOG_PREFIX "retired: a graceful restart replaced its configuration; it "
+                                    "serves the previous generation's Apache children until "
+                                    "they have gone",
+                         (long)getpid(), g->name);
+        }
+        else if (sig == SIGUSR1 && !pyhost_recycle_retired()) {
             pyhost_daemon_recycle(PYHOST_RECYCLE_GRACEFUL, "graceful_signal", "signal USR1");
         }
         else if (sig == SIGUSR2) {
@@ -399,6 +410,7 @@ void pyhost_daemon_main(pyhost_group *g, int process, server_rec *s)
     sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGXCPU);
     sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGWINCH);
     sigaddset(&set, PYHOST_SIG_WAKE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     pyhost_recycle_init(pthread_self(), act_on_recycle);

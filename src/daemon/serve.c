@@ -696,7 +696,7 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
         drain(&d);
         return is_broken(&d) ? -1 : 0;
     }
-    if ((fx.flags & PYHOST_RQ_RELOAD) &&
+    if ((fx.flags & PYHOST_RQ_RELOAD) && !pyhost_recycle_retired() &&
         pyhost_script_changed(interp, call.script, fx.script_mtime)) {
         /* the new code runs in a new process; this request waits for it */
         pyhost_daemon_recycle(PYHOST_RECYCLE_DRAIN, "script_reload",
@@ -734,7 +734,8 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
         touch();
     }
     done = __atomic_add_fetch(&sv.completed, 1, __ATOMIC_SEQ_CST);
-    if (sv.g->maximum_requests && done == (apr_uint64_t)sv.g->maximum_requests) {
+    if (sv.g->maximum_requests && done == (apr_uint64_t)sv.g->maximum_requests &&
+        !pyhost_recycle_retired()) {
         pyhost_daemon_recycle(
             PYHOST_RECYCLE_GRACEFUL, "maximum_requests",
             apr_psprintf(p, "maximum-requests (%d) reached", sv.g->maximum_requests));

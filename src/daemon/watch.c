@@ -133,15 +133,16 @@ void pyhost_watch_tick(apr_time_t now)
 {
     pyhost_group *g = wt.g;
     char why[256];
+    int routine = !pyhost_recycle_retired(); /* see daemon/recycle.h */
     if (g->request_timeout) {
         watch_requests(now);
     }
-    if (g->restart_interval && now - wt.started > g->restart_interval) {
+    if (routine && g->restart_interval && now - wt.started > g->restart_interval) {
         apr_snprintf(why, sizeof(why), "restart-interval of %ld seconds passed",
                      (long)apr_time_sec(g->restart_interval));
         pyhost_daemon_recycle(PYHOST_RECYCLE_GRACEFUL, "restart_interval", why);
     }
-    if (g->inactivity_timeout && now - pyhost_serve_activity() > g->inactivity_timeout) {
+    if (routine && g->inactivity_timeout && now - pyhost_serve_activity() > g->inactivity_timeout) {
         apr_snprintf(why, sizeof(why), "inactivity-timeout: no request activity for %ld seconds",
                      (long)apr_time_sec(g->inactivity_timeout));
         pyhost_daemon_recycle(PYHOST_RECYCLE_DRAIN, "inactivity_timeout", why);

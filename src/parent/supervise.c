@@ -331,6 +331,7 @@ static int retire(daemon_rec *d, pid_t pid)
             r->proc.pid = pid;
             apr_cpystrn(r->group, d->group->name, sizeof(r->group));
             apr_cpystrn(r->path, d->group->socket_path, sizeof(r->path));
+            kill(pid, SIGWINCH); /* routine recycles no longer apply (daemon/recycle.h) */
             return 0;
         }
     }

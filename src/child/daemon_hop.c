@@ -9,6 +9,7 @@
 #include "shared/daemon.h"
 #include "shared/alloc.h"
 #include "child/output.h"
+#include "child/spool.h"
 
 #include "http_connection.h"
 
@@ -202,13 +203,20 @@ static int has_body(request_rec *r)
 }
 
 /* Appends BODY frames with up to max bytes of the body, then the frame that ends the
- * exchange: EOF when the body is complete, PAUSE otherwise. block: wait for the client. */
-static apr_status_t add_body(request_rec *r, apr_bucket_brigade *bb, pyhost_buf *out,
-                             apr_size_t max, int block)
+ * exchange: EOF when the body is complete, PAUSE otherwise. block: wait for the client.
+ * held: the body, read whole before the hop (request-buffer-size), or NULL. */
+static apr_status_t add_body(request_rec *r, apr_bucket_brigade *bb, pyhost_body *held,
+                             pyhost_buf *out, apr_size_t max, int block)
 {
     apr_size_t at = pyhost_frame_begin(out, PYHOST_F_BODY, 0, 0), got = 0;
     int eos = 0;
     apr_status_t rv = APR_SUCCESS;
+    if (held) {
+        pyhost_buf_reserve(out, max);
+        got = pyhost_body_take(held, out->data + out->len, max);
+        out->len += got;
+        eos = got < max;
+    }
     while (got < max && !eos) {
         apr_bucket *e;
         rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
@@ -245,7 +253,8 @@ static apr_status_t add_body(request_rec *r, apr_bucket_brigade *bb, pyhost_buf 
     return rv;
 }
 
-static void build_request(pyhost_route *rt, pyhost_buf *out, apr_bucket_brigade *bb)
+static void build_request(pyhost_route *rt, pyhost_buf *out, apr_bucket_brigade *bb,
+                          pyhost_body *held)
 {
     request_rec *r = rt->r;
     const pyhost_dir_cfg *d = rt->cfg;
@@ -273,7 +282,7 @@ static void build_request(pyhost_route *rt, pyhost_buf *out, apr_bucket_brigade 
             pyhost_frame_add(out, PYHOST_F_BODY, PYHOST_FL_PAUSE, 0, NULL, 0);
         }
         else {
-            add_body(r, bb, out, EAGER_BODY, 0);
+            add_body(r, bb, held, out, EAGER_BODY, 0);
         }
     }
 }
@@ -295,13 +304,15 @@ typedef struct {
     apr_bucket_brigade *bb; /* response data not yet passed */
     apr_bucket_brigade *in; /* for reading the request body */
     apr_size_t buffered;
-    int status;      /* the handler's result, with HOP_DONE and HOP_FAIL */
-    int head_seen;   /* the response has begun */
-    int body_pulled; /* the daemon asked for body (MORE): the request cannot be sent again */
-    int ended;       /* the exchange ended in step (END or REFUSE): the next frame is new */
-    int unflushed;   /* response data passed or held since the client was last flushed */
-    int client_gone; /* writing to the client failed */
-    int override;    /* WSGIErrorOverride: Apache makes the error page */
+    int status;          /* the handler's result, with HOP_DONE and HOP_FAIL */
+    int head_seen;       /* the response has begun */
+    int body_pulled;     /* the daemon asked for body (MORE): the request cannot be sent again */
+    int ended;           /* the exchange ended in step (END or REFUSE): the next frame is new */
+    int unflushed;       /* response data passed or held since the client was last flushed */
+    int client_gone;     /* writing to the client failed */
+    int override;        /* WSGIErrorOverride: Apache makes the error page */
+    pyhost_spool *spool; /* what the client has not taken yet (child/spool.c), or NULL */
+    pyhost_body *body;   /* the request body read before the hop, or NULL */
 } response;
 
 static const char *who(request_rec *r, const pyhost_group *g, const aconn *c)
@@ -395,6 +406,11 @@ static apr_status_t pass(response *x, int flush)
 static apr_status_t flush_if_dry(response *x)
 {
     struct pollfd pfd;
+    if (x->spool && !pyhost_reader_buffered(&x->c->rd)) {
+        /* the spool flushes as it goes: feed the client while the daemon is quiet */
+        return pyhost_spool_wait(x->spool, x->c->fd,
+                                 x->g->socket_timeout ? x->g->socket_timeout : -1);
+    }
     if (!x->unflushed || x->override || pyhost_reader_buffered(&x->c->rd)) {
         return APR_SUCCESS;
     }
@@ -471,7 +487,13 @@ static pyhost_read_result take_data(response *x, int keep)
             PYHOST_READ_OK) {
             return res;
         }
-        if (keep) {
+        if (keep && x->spool) {
+            if (pyhost_spool_write(x->spool, x->bb, p, n) != APR_SUCCESS) {
+                x->client_gone = 1;
+                return PYHOST_READ_OK;
+            }
+        }
+        else if (keep) {
             APR_BRIGADE_INSERT_TAIL(x->bb, apr_bucket_heap_create(p, n, NULL, ba));
             x->buffered += n;
             x->unflushed = 1;
@@ -499,7 +521,7 @@ static int answer_more(response *x, uint32_t want)
     pyhost_buf out = {NULL, 0, 0};
     struct iovec iov;
     int err;
-    apr_status_t rv = add_body(x->r, x->in, &out, want, 1);
+    apr_status_t rv = add_body(x->r, x->in, x->body, &out, want, 1);
     if (rv != APR_SUCCESS) {
         out.data[1] = (char)PYHOST_FL_EOF;
         ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, x->r,
@@ -587,6 +609,9 @@ static hop_outcome relay(response *x)
                 return HOP_FAIL;
             }
             x->head_seen = 1;
+            if (!x->override) {
+                x->spool = pyhost_spool_open(r, 0);
+            }
             break;
         case PYHOST_F_DATA:
             if ((res = take_data(x, !x->override)) != PYHOST_READ_OK) {
@@ -626,6 +651,34 @@ static hop_outcome relay(response *x)
 }
 
 /* ---- the hop ----------------------------------------------------------------------------- */
+
+/* request-buffer-size: a body of known length up to that size is read whole before the
+ * request goes to a daemon, so a slow uploader holds this thread but no daemon thread. Larger
+ * and chunked bodies, and a client waiting for 100-continue, stream as the application reads.
+ * On failure x->status is the status to answer with. */
+static apr_status_t buffer_body(response *x)
+{
+    request_rec *r = x->r;
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    apr_off_t len = 0;
+    char *end;
+    apr_status_t rv;
+    if (!x->g->request_buffer_size || !cl || r->expecting_100 ||
+        apr_table_get(r->headers_in, "Transfer-Encoding") ||
+        apr_strtoff(&len, cl, &end, 10) != APR_SUCCESS || *end || len <= 0 ||
+        len > x->g->request_buffer_size) {
+        return APR_SUCCESS;
+    }
+    rv = pyhost_body_read(r, x->in, len, EAGER_BODY, &x->body);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r,
+                      "reading the request body from the client failed before the request was "
+                      "sent to daemon group '%s'",
+                      x->g->name);
+        x->status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+    }
+    return rv;
+}
 
 /* script-user / script-group: the script and its directory belong to them and are not
  * writable by others. */
@@ -746,7 +799,10 @@ int pyhost_daemon_hop(pyhost_route *rt)
     x.c = c;
     x.bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     x.in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    build_request(rt, &tls.out, x.in);
+    if (buffer_body(&x) != APR_SUCCESS) {
+        return x.status;
+    }
+    build_request(rt, &tls.out, x.in, x.body);
 
     /* A process that is stopping hands the request back (GOODBYE, or REFUSE with RETRY);
      * it is sent again, to another process or the replacement, within connect-timeout. */

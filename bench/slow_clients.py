@@ -172,7 +172,8 @@ def main():
                             time.sleep(args.settle)
                             try:
                                 under = wrk(a.url(prefix + "/hello"), args.duration, 8)
-                            except SystemExit:
+                            except SystemExit as e:  # no answer within wrk's timeout
+                                print(str(e).splitlines()[0][:300], flush=True)
                                 under = 0.0
                         finally:
                             stop(p)

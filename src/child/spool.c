@@ -43,11 +43,18 @@ APLOG_USE_MODULE(wsgi);
 #define DEFAULT_MEMORY (256 * 1024)
 /* A pause of the application longer than this while data waits for the client ends the
  * holding in embedded mode for the rest of the response (held data is sent only when the
- * application writes again, and PEP 3333 wants it sent while the application runs): long
- * against the time a generator of ready data takes for its next block even on a loaded
- * machine (threads waiting for the GIL and a core), so such a response is never mistaken for
- * a stream. */
-#define PAUSE_LIMIT apr_time_from_sec(1)
+ * application writes again, and PEP 3333 wants it sent while the application runs). Long,
+ * because a generator of ready data is paused too while its thread waits for the GIL and a
+ * core: with 25 threads per process making 16 MB responses for slow readers on 2 busy cores,
+ * such waits reached 1.6 seconds, and a response mistaken for a stream holds its thread. Data
+ * only waits for the client when the application wrote more than the socket buffers hold, which
+ * an application that streams by pausing rarely does. */
+#define PAUSE_LIMIT apr_time_from_sec(5)
+/* How long a write waits for a client that has not taken what Apache holds before the client
+ * is taken for a slow one (and the rest of the response is held for it without waiting
+ * again): a client that keeps up drains its socket in far less, and a response to a client
+ * that keeps up is then paced by the client as without a spool, with no copy to the spool. */
+#define CLIENT_PATIENCE_MS 20
 /* Smallest piece passed in memory: below the core's own 4 KB write threshold nothing is won. */
 #define MIN_PIECE 4096
 
@@ -60,6 +67,7 @@ struct pyhost_spool {
     apr_off_t disk_used;   /* bytes written to disk_fd, counted in disk_in_use */
     int producer_here;     /* embedded mode: see pyhost_spool_open */
     int waiting;           /* limits reached or a pause: each write waits for the client */
+    int client_slow;       /* the client did not drain within CLIENT_PATIENCE_MS */
     apr_time_t last_write; /* when the last write returned */
 };
 
@@ -225,8 +233,8 @@ static apr_status_t pass(pyhost_spool *s, apr_bucket_brigade *bb)
     conn_rec *c = s->r->connection;
     apr_status_t rv = ap_pass_brigade(s->r->output_filters, bb);
     apr_brigade_cleanup(bb);
-    if (rv == APR_SUCCESS) {
-        pyhost_nudge(c);
+    if (rv == APR_SUCCESS && c->data_in_output_filters) {
+        pyhost_nudge(c); /* the core writes less than 4 KB only when asked */
     }
     return rv == APR_SUCCESS && c->aborted ? APR_ECONNABORTED : rv;
 }
@@ -310,6 +318,30 @@ static apr_status_t hold(pyhost_spool *s, apr_bucket_brigade *bb, const char **d
     return rv;
 }
 
+/* Lets the client take what the core holds, for as long as it keeps taking it (each wait at
+ * most CLIENT_PATIENCE_MS). 1 when all of it is written, 0 for a slow client. */
+static int drained(pyhost_spool *s)
+{
+    conn_rec *c = s->r->connection;
+    apr_os_sock_t cfd;
+    if (apr_os_sock_get(&cfd, ap_get_conn_socket(c)) != APR_SUCCESS) {
+        return 0;
+    }
+    while (c->data_in_output_filters && !c->aborted) {
+        struct pollfd p = {cfd, POLLOUT, 0};
+        int n = poll(&p, 1, CLIENT_PATIENCE_MS);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            s->client_slow = 1;
+            return 0;
+        }
+        pyhost_nudge(c);
+    }
+    return !c->aborted;
+}
+
 apr_status_t pyhost_spool_write(pyhost_spool *s, apr_bucket_brigade *bb, const char *data,
                                 apr_size_t len)
 {
@@ -318,13 +350,19 @@ apr_status_t pyhost_spool_write(pyhost_spool *s, apr_bucket_brigade *bb, const c
     apr_status_t rv = APR_SUCCESS;
     if (!s->waiting && s->producer_here && c->data_in_output_filters &&
         apr_time_now() - s->last_write > PAUSE_LIMIT) {
+        ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, s->r,
+                      "the application paused %ld ms while data waited for the client: the "
+                      "rest of the response is sent as it comes, each write waiting for the "
+                      "client",
+                      (long)apr_time_as_msec(apr_time_now() - s->last_write));
         s->waiting = 1;
     }
     if (s->waiting) {
         rv = pass_waiting(s, bb, data, len);
     }
     else {
-        while (len && !c->data_in_output_filters && rv == APR_SUCCESS) {
+        while (len && rv == APR_SUCCESS &&
+               (!c->data_in_output_filters || (!s->client_slow && drained(s)))) {
             apr_size_t n = len < s->piece ? len : s->piece;
             APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_transient_create(data, n, ba));
             rv = pass(s, bb);

@@ -399,6 +399,13 @@ static apr_status_t pass(response *x, int flush)
     return rv;
 }
 
+/* Gives what was gathered to the spool (child/spool.c). */
+static apr_status_t spool_pass(response *x)
+{
+    x->buffered = 0;
+    return pyhost_spool_pass(x->spool, x->bb);
+}
+
 /* Before a read that would wait for the daemon: response data the client has not been sent
  * is flushed, unless more arrives within response-flush-delay (a pause of the application
  * shows, a transient stall mid-transfer does not break the response into small writes).
@@ -407,9 +414,21 @@ static apr_status_t flush_if_dry(response *x)
 {
     struct pollfd pfd;
     if (x->spool && !pyhost_reader_buffered(&x->c->rd)) {
-        /* the spool flushes as it goes: feed the client while the daemon is quiet */
-        return pyhost_spool_wait(x->spool, x->c->fd,
-                                 x->g->socket_timeout ? x->g->socket_timeout : -1);
+        /* what was gathered goes to Apache unless more comes within the delay; then the
+         * client is fed whenever it can take more while the daemon is quiet */
+        pfd.fd = x->c->fd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        if (x->buffered &&
+            (x->g->response_flush_delay <= 0 || poll(&pfd, 1, x->g->response_flush_delay) <= 0)) {
+            apr_status_t rv = spool_pass(x);
+            if (rv != APR_SUCCESS) {
+                return rv;
+            }
+        }
+        return x->buffered ? APR_SUCCESS
+                           : pyhost_spool_wait(x->spool, x->c->fd,
+                                               x->g->socket_timeout ? x->g->socket_timeout : -1);
     }
     if (!x->unflushed || x->override || pyhost_reader_buffered(&x->c->rd)) {
         return APR_SUCCESS;
@@ -477,18 +496,23 @@ static pyhost_read_result take_data(response *x, int keep)
     apr_bucket_alloc_t *ba = x->r->connection->bucket_alloc;
     while (pyhost_reader_left(&c->rd)) {
         const char *p;
-        apr_size_t n;
+        apr_size_t n, max = pyhost_reader_left(&c->rd);
         pyhost_read_result res;
+        if (keep && x->spool && max > pyhost_spool_piece(x->spool) - x->buffered) {
+            max = pyhost_spool_piece(x->spool) - x->buffered;
+        }
         if (keep && flush_if_dry(x) != APR_SUCCESS) {
             x->client_gone = 1;
             return PYHOST_READ_OK;
         }
-        if ((res = pyhost_read_some(&c->rd, pyhost_reader_left(&c->rd), &p, &n)) !=
-            PYHOST_READ_OK) {
+        if ((res = pyhost_read_some(&c->rd, max, &p, &n)) != PYHOST_READ_OK) {
             return res;
         }
         if (keep && x->spool) {
-            if (pyhost_spool_write(x->spool, x->bb, p, n) != APR_SUCCESS) {
+            /* gathered up to a piece, which the core takes without waiting */
+            APR_BRIGADE_INSERT_TAIL(x->bb, apr_bucket_heap_create(p, n, NULL, ba));
+            x->buffered += n;
+            if (x->buffered >= pyhost_spool_piece(x->spool) && spool_pass(x) != APR_SUCCESS) {
                 x->client_gone = 1;
                 return PYHOST_READ_OK;
             }
@@ -509,6 +533,9 @@ static void take_file(response *x, int64_t offset, int64_t len)
 {
     int fd = x->c->rd.passed_fd;
     x->c->rd.passed_fd = -1;
+    if (x->spool && x->buffered && spool_pass(x) != APR_SUCCESS) {
+        x->client_gone = 1;
+    }
     if (fd >= 0) {
         pyhost_bb_file(x->r, x->bb, fd, offset, x->override ? 0 : len);
         x->unflushed = 1;
@@ -635,6 +662,10 @@ static hop_outcome relay(response *x)
                 return HOP_DONE;
             }
             if (f.flags & PYHOST_FL_FAILED) {
+                return HOP_CUT_SHORT;
+            }
+            if (x->spool && x->buffered && spool_pass(x) != APR_SUCCESS) {
+                x->client_gone = 1;
                 return HOP_CUT_SHORT;
             }
             pyhost_pass_last(r, x->bb);

@@ -378,6 +378,35 @@ apr_status_t pyhost_spool_write(pyhost_spool *s, apr_bucket_brigade *bb, const c
     return rv;
 }
 
+apr_size_t pyhost_spool_piece(const pyhost_spool *s)
+{
+    return s->piece;
+}
+
+apr_status_t pyhost_spool_pass(pyhost_spool *s, apr_bucket_brigade *bb)
+{
+    conn_rec *c = s->r->connection;
+    apr_status_t rv = APR_SUCCESS;
+    apr_bucket_brigade *one;
+    if (!s->waiting && (!c->data_in_output_filters || (!s->client_slow && drained(s)))) {
+        s->last_write = apr_time_now();
+        return pass(s, bb);
+    }
+    one = apr_brigade_create(s->r->pool, c->bucket_alloc);
+    while (!APR_BRIGADE_EMPTY(bb) && rv == APR_SUCCESS) {
+        apr_bucket *e = APR_BRIGADE_FIRST(bb);
+        const char *data;
+        apr_size_t len;
+        if ((rv = apr_bucket_read(e, &data, &len, APR_BLOCK_READ)) == APR_SUCCESS && len) {
+            rv = pyhost_spool_write(s, one, data, len);
+        }
+        apr_bucket_delete(e);
+    }
+    apr_brigade_cleanup(bb);
+    apr_brigade_destroy(one);
+    return rv;
+}
+
 apr_status_t pyhost_spool_wait(pyhost_spool *s, int fd, apr_interval_time_t timeout)
 {
     conn_rec *c = s->r->connection;

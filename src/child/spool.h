@@ -27,6 +27,14 @@ pyhost_spool *pyhost_spool_open(request_rec *r, int producer_here);
 apr_status_t pyhost_spool_write(pyhost_spool *s, apr_bucket_brigade *bb, const char *data,
                                 apr_size_t len);
 
+/* The most memory bytes passed at once (half of FlushMaxThreshold): a caller that gathers
+ * data before pyhost_spool_pass gathers no more than this. */
+apr_size_t pyhost_spool_piece(const pyhost_spool *s);
+
+/* Gives the memory buckets of bb (at most pyhost_spool_piece bytes) to Apache as
+ * pyhost_spool_write gives data, in one pass while the client keeps up. bb is emptied. */
+apr_status_t pyhost_spool_pass(pyhost_spool *s, apr_bucket_brigade *bb);
+
 /* While data is held for the client, waits until fd is readable (the daemon has more), feeding
  * the client whenever it can take more, for at most timeout (negative: no limit). Returns at
  * once when nothing is held. APR_SUCCESS or the client's error. */

@@ -66,6 +66,7 @@ typedef struct {
     aconn *conns;
     int n;
     pyhost_buf out;
+    pyhost_buf more; /* answers to MORE, kept: a large body is many of them */
 } thread_state;
 
 static _Thread_local thread_state tls;
@@ -84,6 +85,7 @@ static void thread_end(void *data)
     }
     free(t->conns);
     pyhost_buf_free(&t->out);
+    pyhost_buf_free(&t->more);
     t->conns = NULL;
     t->n = 0;
 }
@@ -545,21 +547,21 @@ static void take_file(response *x, int64_t offset, int64_t len)
 /* Sends MORE's answer: up to want bytes of the body, read from the client. */
 static int answer_more(response *x, uint32_t want)
 {
-    pyhost_buf out = {NULL, 0, 0};
+    pyhost_buf *out = &tls.more;
     struct iovec iov;
-    int err;
-    apr_status_t rv = add_body(x->r, x->in, x->body, &out, want, 1);
+    apr_status_t rv;
+    out->len = 0;
+    pyhost_buf_reserve(out, (apr_size_t)want + 2 * sizeof(pyhost_frame));
+    rv = add_body(x->r, x->in, x->body, out, want, 1);
     if (rv != APR_SUCCESS) {
-        out.data[1] = (char)PYHOST_FL_EOF;
+        out->data[1] = (char)PYHOST_FL_EOF;
         ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, x->r,
                       "reading the request body from the client failed; the application sees "
                       "it end here");
     }
-    iov.iov_base = out.data;
-    iov.iov_len = out.len;
-    err = pyhost_sendv(x->c->fd, &iov, 1, -1);
-    pyhost_buf_free(&out);
-    return err;
+    iov.iov_base = out->data;
+    iov.iov_len = out->len;
+    return pyhost_sendv(x->c->fd, &iov, 1, -1);
 }
 
 /* The daemon's HELLO: its pid, and from now on the wait for a response is socket-timeout's. */

@@ -408,6 +408,15 @@ static apr_status_t spool_pass(response *x)
     return pyhost_spool_pass(x->spool, x->bb);
 }
 
+/* Before anything is passed without the spool (a file, the end): what was gathered goes to
+ * the spool, and what the spool holds for the core is put in x->bb, in order. */
+static apr_status_t spool_finish(response *x)
+{
+    apr_status_t rv = x->buffered ? spool_pass(x) : APR_SUCCESS;
+    pyhost_spool_end(x->spool, x->bb);
+    return rv;
+}
+
 /* Before a read that would wait for the daemon: response data the client has not been sent
  * is flushed, unless more arrives within response-flush-delay (a pause of the application
  * shows, a transient stall mid-transfer does not break the response into small writes).
@@ -535,7 +544,7 @@ static void take_file(response *x, int64_t offset, int64_t len)
 {
     int fd = x->c->rd.passed_fd;
     x->c->rd.passed_fd = -1;
-    if (x->spool && x->buffered && spool_pass(x) != APR_SUCCESS) {
+    if (x->spool && spool_finish(x) != APR_SUCCESS) {
         x->client_gone = 1;
     }
     if (fd >= 0) {
@@ -666,7 +675,7 @@ static hop_outcome relay(response *x)
             if (f.flags & PYHOST_FL_FAILED) {
                 return HOP_CUT_SHORT;
             }
-            if (x->spool && x->buffered && spool_pass(x) != APR_SUCCESS) {
+            if (x->spool && spool_finish(x) != APR_SUCCESS) {
                 x->client_gone = 1;
                 return HOP_CUT_SHORT;
             }
@@ -865,6 +874,9 @@ int pyhost_daemon_hop(pyhost_route *rt)
             return x.status;
         case HOP_CUT_SHORT:
             if (!x.client_gone) {
+                if (x.spool) {
+                    spool_finish(&x);
+                }
                 pass(&x, 1); /* what came before the cut is the client's, as in embedded mode */
             }
             pyhost_cut_short(r, x.bb);

@@ -104,7 +104,11 @@ static apr_status_t em_write(pyhost_io *io, const char *data, apr_size_t len, in
     }
     if (e->spool) {
         apr_status_t rv = len ? pyhost_spool_write(e->spool, e->out, data, len) : APR_SUCCESS;
-        return rv == APR_SUCCESS && (flags & PYHOST_OUT_LAST) ? pass(e, 1) : rv;
+        if (rv != APR_SUCCESS || !(flags & PYHOST_OUT_LAST)) {
+            return rv;
+        }
+        pyhost_spool_end(e->spool, e->out);
+        return pass(e, 1);
     }
     if (len) {
         APR_BRIGADE_INSERT_TAIL(e->out, apr_bucket_transient_create(data, len, ba));
@@ -132,6 +136,9 @@ static apr_status_t em_sendfile(pyhost_io *io, int fd, apr_off_t offset, apr_off
 static void em_abort(pyhost_io *io)
 {
     embedded_io *e = (embedded_io *)io;
+    if (e->spool) {
+        pyhost_spool_end(e->spool, e->out);
+    }
     pyhost_cut_short(e->r, e->out);
 }
 

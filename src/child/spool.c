@@ -69,6 +69,10 @@ struct pyhost_spool {
     int waiting;           /* limits reached or a pause: each write waits for the client */
     int client_slow;       /* the client did not drain within CLIENT_PATIENCE_MS */
     apr_time_t last_write; /* when the last write returned */
+    /* spooled bytes not yet given to the core (the ends of mem_fd and disk_fd): given when
+     * the core has written what it had, so a slow client costs one write to the spool per
+     * block and the core a few large file buckets */
+    apr_off_t pend_mem, pend_disk;
 };
 
 /* Bytes of temporary files this process holds, against WSGIBufferDiskLimit. */
@@ -231,12 +235,43 @@ pyhost_spool *pyhost_spool_open(request_rec *r, int producer_here)
 static apr_status_t pass(pyhost_spool *s, apr_bucket_brigade *bb)
 {
     conn_rec *c = s->r->connection;
-    apr_status_t rv = ap_pass_brigade(s->r->output_filters, bb);
+    apr_size_t mem = 0;
+    int file = 0;
+    apr_bucket *e;
+    apr_status_t rv;
+    for (e = APR_BRIGADE_FIRST(bb); e != APR_BRIGADE_SENTINEL(bb); e = APR_BUCKET_NEXT(e)) {
+        if (APR_BUCKET_IS_FILE(e)) {
+            file = 1;
+        }
+        else {
+            mem += e->length;
+        }
+    }
+    rv = ap_pass_brigade(s->r->output_filters, bb);
     apr_brigade_cleanup(bb);
-    if (rv == APR_SUCCESS && c->data_in_output_filters) {
-        pyhost_nudge(c); /* the core writes less than 4 KB only when asked */
+    if (rv == APR_SUCCESS && c->data_in_output_filters && !file && mem < MIN_PIECE) {
+        pyhost_nudge(c); /* the core writes less than 4 KB of memory only when asked */
     }
     return rv == APR_SUCCESS && c->aborted ? APR_ECONNABORTED : rv;
+}
+
+static void add_file(pyhost_spool *s, apr_bucket_brigade *bb, int fd, apr_off_t at, apr_size_t len);
+
+/* Appends file buckets of what is spooled and not yet given to the core to bb. */
+static void add_pending(pyhost_spool *s, apr_bucket_brigade *bb)
+{
+    if (s->pend_mem) {
+        add_file(s, bb, s->mem_fd, s->mem_used - s->pend_mem, (apr_size_t)s->pend_mem);
+    }
+    if (s->pend_disk) {
+        add_file(s, bb, s->disk_fd, s->disk_used - s->pend_disk, (apr_size_t)s->pend_disk);
+    }
+    s->pend_mem = s->pend_disk = 0;
+}
+
+void pyhost_spool_end(pyhost_spool *s, apr_bucket_brigade *bb)
+{
+    add_pending(s, bb);
 }
 
 /* As without a spool: the data and a FLUSH, waiting for the client. */
@@ -245,6 +280,7 @@ static apr_status_t pass_waiting(pyhost_spool *s, apr_bucket_brigade *bb, const 
 {
     apr_bucket_alloc_t *ba = s->r->connection->bucket_alloc;
     apr_status_t rv;
+    add_pending(s, bb);
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_transient_create(data, len, ba));
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(ba));
     rv = ap_pass_brigade(s->r->output_filters, bb);
@@ -264,10 +300,9 @@ static void add_file(pyhost_spool *s, apr_bucket_brigade *bb, int fd, apr_off_t 
     APR_BRIGADE_INSERT_TAIL(bb, e);
 }
 
-/* Writes data to the spool (memory first, the rest to disk) and passes it as file buckets.
- * APR_ENOSPC past the limits, with what fitted passed. */
-static apr_status_t hold(pyhost_spool *s, apr_bucket_brigade *bb, const char **data,
-                         apr_size_t *len)
+/* Writes data to the spool (memory first, the rest to disk), to be given to the core later.
+ * APR_ENOSPC past the limits, with what fitted written. */
+static apr_status_t hold(pyhost_spool *s, const char **data, apr_size_t *len)
 {
     request_rec *r = s->r;
     apr_size_t n = s->mem_limit - s->mem_used < (apr_off_t)*len
@@ -276,8 +311,8 @@ static apr_status_t hold(pyhost_spool *s, apr_bucket_brigade *bb, const char **d
     apr_status_t rv = APR_SUCCESS;
     if (n && (s->mem_fd >= 0 || (s->mem_fd = memfd_create("pyhost-response", MFD_CLOEXEC)) >= 0) &&
         pwrite_all(s->mem_fd, *data, n, s->mem_used) == 0) {
-        add_file(s, bb, s->mem_fd, s->mem_used, n);
         s->mem_used += (apr_off_t)n;
+        s->pend_mem += (apr_off_t)n;
         *data += n;
         *len -= n;
     }
@@ -304,15 +339,9 @@ static apr_status_t hold(pyhost_spool *s, apr_bucket_brigade *bb, const char **d
             rv = APR_ENOSPC;
         }
         if (rv == APR_SUCCESS) {
-            add_file(s, bb, s->disk_fd, s->disk_used - (apr_off_t)*len, *len);
+            s->pend_disk += (apr_off_t)*len;
             *data += *len;
             *len = 0;
-        }
-    }
-    if (!APR_BRIGADE_EMPTY(bb)) {
-        apr_status_t prv = pass(s, bb);
-        if (prv != APR_SUCCESS) {
-            return prv;
         }
     }
     return rv;
@@ -361,15 +390,20 @@ apr_status_t pyhost_spool_write(pyhost_spool *s, apr_bucket_brigade *bb, const c
         rv = pass_waiting(s, bb, data, len);
     }
     else {
+        if ((s->pend_mem || s->pend_disk) && !c->data_in_output_filters) {
+            add_pending(s, bb); /* the core has written what it had: more for it */
+            rv = pass(s, bb);
+        }
         while (len && rv == APR_SUCCESS &&
                (!c->data_in_output_filters || (!s->client_slow && drained(s)))) {
             apr_size_t n = len < s->piece ? len : s->piece;
+            add_pending(s, bb);
             APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_transient_create(data, n, ba));
             rv = pass(s, bb);
             data += n;
             len -= n;
         }
-        if (len && rv == APR_SUCCESS && (rv = hold(s, bb, &data, &len)) == APR_ENOSPC) {
+        if (len && rv == APR_SUCCESS && (rv = hold(s, &data, &len)) == APR_ENOSPC) {
             s->waiting = 1;
             rv = pass_waiting(s, bb, data, len);
         }
@@ -389,6 +423,10 @@ apr_status_t pyhost_spool_pass(pyhost_spool *s, apr_bucket_brigade *bb)
     apr_status_t rv = APR_SUCCESS;
     apr_bucket_brigade *one;
     if (!s->waiting && (!c->data_in_output_filters || (!s->client_slow && drained(s)))) {
+        apr_bucket_brigade *first = apr_brigade_create(s->r->pool, c->bucket_alloc);
+        add_pending(s, first);
+        APR_BRIGADE_PREPEND(bb, first);
+        apr_brigade_destroy(first);
         s->last_write = apr_time_now();
         return pass(s, bb);
     }
@@ -415,9 +453,16 @@ apr_status_t pyhost_spool_wait(pyhost_spool *s, int fd, apr_interval_time_t time
     if (apr_os_sock_get(&cfd, ap_get_conn_socket(c)) != APR_SUCCESS) {
         return APR_SUCCESS;
     }
-    while (c->data_in_output_filters && !c->aborted) {
+    while ((c->data_in_output_filters || s->pend_mem || s->pend_disk) && !c->aborted) {
         struct pollfd p[2] = {{fd, POLLIN, 0}, {cfd, POLLOUT, 0}};
         int ms = -1, n;
+        if (!c->data_in_output_filters) {
+            apr_bucket_brigade *bb = apr_brigade_create(s->r->pool, c->bucket_alloc);
+            add_pending(s, bb); /* the core has written what it had: more for it */
+            pass(s, bb);
+            apr_brigade_destroy(bb);
+            continue;
+        }
         if (until) {
             apr_time_t left = until - apr_time_now();
             if (left <= 0) {

@@ -35,6 +35,10 @@ apr_size_t pyhost_spool_piece(const pyhost_spool *s);
  * pyhost_spool_write gives data, in one pass while the client keeps up. bb is emptied. */
 apr_status_t pyhost_spool_pass(pyhost_spool *s, apr_bucket_brigade *bb);
 
+/* Appends to bb what the spool holds that Apache's core has not been given yet: before the
+ * end of the response (or anything passed without the spool). */
+void pyhost_spool_end(pyhost_spool *s, apr_bucket_brigade *bb);
+
 /* While data is held for the client, waits until fd is readable (the daemon has more), feeding
  * the client whenever it can take more, for at most timeout (negative: no limit). Returns at
  * once when nothing is held. APR_SUCCESS or the client's error. */

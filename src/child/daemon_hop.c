@@ -41,6 +41,9 @@ APLOG_USE_MODULE(wsgi);
  * same write as its environ; more is pulled by the daemon (MORE), so a slow client does not
  * hold a daemon thread. */
 #define EAGER_BODY 65536
+/* The body frames of one answer to MORE: sent as each is read from the client, so the daemon
+ * reads one while the next is read. */
+#define BODY_FRAME 65536
 /* Between attempts to connect while the group's socket is missing or its backlog full (the
  * group restarting): short against connect-timeout, long enough not to spin. */
 #define CONNECT_RETRY_PAUSE apr_time_from_msec(20)
@@ -557,20 +560,36 @@ static void take_file(response *x, int64_t offset, int64_t len)
 static int answer_more(response *x, uint32_t want)
 {
     pyhost_buf *out = &tls.more;
-    struct iovec iov;
-    apr_status_t rv;
-    out->len = 0;
-    pyhost_buf_reserve(out, (apr_size_t)want + 2 * sizeof(pyhost_frame));
-    rv = add_body(x->r, x->in, x->body, out, want, 1);
-    if (rv != APR_SUCCESS) {
-        out->data[1] = (char)PYHOST_FL_EOF;
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, x->r,
-                      "reading the request body from the client failed; the application sees "
-                      "it end here");
-    }
-    iov.iov_base = out->data;
-    iov.iov_len = out->len;
-    return pyhost_sendv(x->c->fd, &iov, 1, -1);
+    int first = 1, more, err;
+    do {
+        uint32_t n = want > BODY_FRAME ? BODY_FRAME : want, got;
+        struct iovec iov;
+        apr_status_t rv;
+        out->len = 0;
+        pyhost_buf_reserve(out, (apr_size_t)n + sizeof(pyhost_frame));
+        rv = add_body(x->r, x->in, x->body, out, n, first);
+        got = (uint32_t)(out->len - sizeof(pyhost_frame));
+        if (rv != APR_SUCCESS) {
+            out->data[1] = (char)PYHOST_FL_EOF;
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, x->r,
+                          "reading the request body from the client failed; the application "
+                          "sees it end here");
+        }
+        /* a full frame with more wanted: the exchange goes on, so the daemon reads this one
+         * while the next is read from the client */
+        more = out->data[1] == (char)PYHOST_FL_PAUSE && got == n && want > n;
+        if (more) {
+            out->data[1] = 0;
+        }
+        iov.iov_base = out->data;
+        iov.iov_len = out->len;
+        if ((err = pyhost_sendv(x->c->fd, &iov, 1, -1))) {
+            return err;
+        }
+        want -= got;
+        first = 0;
+    } while (more);
+    return 0;
 }
 
 /* The daemon's HELLO: its pid, and from now on the wait for a response is socket-timeout's. */

@@ -6,6 +6,7 @@
  * adapter -> Apache output. */
 #include "config/config.h"
 #include "shared/daemon.h"
+#include "child/daemon_hop.h"
 #include "child/embedded.h"
 #include "python/interp.h"
 #include "shared/process.h"

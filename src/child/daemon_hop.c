@@ -6,9 +6,12 @@
  * requests for more body, passing the response to the client as it arrives, and the failures
  * a daemon can cause, each with its own status and one log line naming the group, the
  * process and the cause. */
+#include "child/daemon_hop.h"
+
 #include "shared/daemon.h"
 #include "shared/alloc.h"
 #include "child/output.h"
+#include "child/environ.h"
 #include "child/spool.h"
 
 #include "http_connection.h"
@@ -401,14 +404,24 @@ static apr_status_t pass(response *x, int flush)
     apr_brigade_cleanup(x->bb);
     x->buffered = 0;
     x->unflushed = !flush;
+    if (rv == APR_SUCCESS && x->r->connection->aborted) {
+        rv = APR_ECONNABORTED;
+    }
+    if (rv != APR_SUCCESS) {
+        x->client_gone = 1; /* the rest is not relayed: closing the connection tells the daemon */
+    }
     return rv;
 }
 
 /* Gives what was gathered to the spool (child/spool.c). */
 static apr_status_t spool_pass(response *x)
 {
+    apr_status_t rv;
     x->buffered = 0;
-    return pyhost_spool_pass(x->spool, x->bb);
+    if ((rv = pyhost_spool_pass(x->spool, x->bb)) != APR_SUCCESS) {
+        x->client_gone = 1; /* as pass() */
+    }
+    return rv;
 }
 
 /* Before anything is passed without the spool (a file, the end): what was gathered goes to
@@ -440,9 +453,13 @@ static apr_status_t flush_if_dry(response *x)
                 return rv;
             }
         }
-        return x->buffered ? APR_SUCCESS
-                           : pyhost_spool_wait(x->spool, x->c->fd,
-                                               x->g->socket_timeout ? x->g->socket_timeout : -1);
+        if (!x->buffered &&
+            pyhost_spool_wait(x->spool, x->c->fd,
+                              x->g->socket_timeout ? x->g->socket_timeout : -1) != APR_SUCCESS) {
+            x->client_gone = 1;
+            return APR_ECONNABORTED;
+        }
+        return APR_SUCCESS;
     }
     if (!x->unflushed || x->override || pyhost_reader_buffered(&x->c->rd)) {
         return APR_SUCCESS;
@@ -515,9 +532,9 @@ static pyhost_read_result take_data(response *x, int keep)
         if (keep && x->spool && max > pyhost_spool_piece(x->spool) - x->buffered) {
             max = pyhost_spool_piece(x->spool) - x->buffered;
         }
-        if (keep && flush_if_dry(x) != APR_SUCCESS) {
+        if (x->client_gone || (keep && flush_if_dry(x) != APR_SUCCESS)) {
             x->client_gone = 1;
-            return PYHOST_READ_OK;
+            return PYHOST_READ_OK; /* relay() ends the exchange */
         }
         if ((res = pyhost_read_some(&c->rd, max, &p, &n)) != PYHOST_READ_OK) {
             return res;
@@ -593,10 +610,10 @@ static int answer_more(response *x, uint32_t want)
 }
 
 /* The daemon's HELLO: its pid, and from now on the wait for a response is socket-timeout's. */
-static void take_hello(response *x)
+static void take_hello(response *x, const pyhost_frame *f)
 {
     int32_t pid = 0;
-    if (x->c->rd.in.len - x->c->rd.pos >= 8) {
+    if (f->len >= 8) {
         memcpy(&pid, pyhost_reader_payload(&x->c->rd) + 4, 4);
     }
     x->c->pid = pid;
@@ -622,7 +639,7 @@ static hop_outcome relay(response *x)
         }
         switch (f.type) {
         case PYHOST_F_HELLO:
-            take_hello(x);
+            take_hello(x, &f);
             pyhost_reader_skip(&c->rd, f.len);
             break;
         case PYHOST_F_GOODBYE:
@@ -817,12 +834,13 @@ static hop_outcome exchange(response *x)
     apr_interval_time_t old;
     x->ended = x->head_seen = x->body_pulled = 0;
     if (send_request(c, &tls.out)) {
-        conn_drop(c); /* a kept connection the daemon has closed: try a new one */
-        return HOP_RESEND;
+        o = HOP_RESEND; /* a kept connection the daemon has closed: try a new one */
     }
-    old = client_timeout_set(x->r, x->g->response_socket_timeout);
-    o = relay(x);
-    client_timeout_restore(x->r, old);
+    else {
+        old = client_timeout_set(x->r, x->g->response_socket_timeout);
+        o = relay(x);
+        client_timeout_restore(x->r, old);
+    }
     conn_release(c, x, o);
     return o;
 }

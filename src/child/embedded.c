@@ -8,6 +8,7 @@
 #include "child/embedded.h"
 
 #include "child/output.h"
+#include "child/environ.h"
 #include "child/spool.h"
 #include "python/wsgi.h"
 

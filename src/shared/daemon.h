@@ -8,7 +8,7 @@
 #define PYHOST_DAEMON_H
 
 #include "shared/protocol.h"
-#include "child/route.h"
+#include "config/config.h"
 
 #include <sys/types.h>
 
@@ -35,9 +35,6 @@ int pyhost_daemons_check(server_rec *s);
 int pyhost_daemons_start(apr_pool_t *pconf, server_rec *s);
 /* child_init of an Apache child. */
 void pyhost_daemons_child_init(apr_pool_t *pchild);
-
-/* The handler's way to a daemon. */
-int pyhost_daemon_hop(pyhost_route *rt);
 
 /* The life of a daemon process, from just after its fork. */
 void pyhost_daemon_main(pyhost_group *g, int process, server_rec *s) __attribute__((noreturn));

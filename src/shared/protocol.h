@@ -17,7 +17,7 @@
 #define PYHOST_DAEMON_PROTO_H
 
 #include "shared/codec.h"
-#include "child/environ.h"
+#include "shared/envkeys.h"
 
 #define PYHOST_PROTO_MAGIC 0x31687970u /* "pyh1" */
 #define PYHOST_SECRET_LEN  16          /* 128 random bits: not guessable by a local process */

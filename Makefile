@@ -158,7 +158,7 @@ install-bin:
 	    $(DESTDIR)$(PY_SITE)/pyhost_express/management/commands/
 
 # The Debian package (debian/): built from a copy of the tree in build/deb, checked by lintian.
-DEB_BUILD_PACKAGES := build-essential debhelper apache2-dev python3-dev dpkg-dev lintian
+DEB_BUILD_PACKAGES := build-essential debhelper dh-python apache2-dev python3-dev dpkg-dev lintian
 deb:
 	@missing=""; for p in $(DEB_BUILD_PACKAGES); do \
 	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -73,6 +73,7 @@ struct pyhost_spool {
      * the core has written what it had, so a slow client costs one write to the spool per
      * block and the core a few large file buckets */
     apr_off_t pend_mem, pend_disk;
+    int cfd; /* the client's socket */
 };
 
 /* Bytes of temporary files this process holds, against WSGIBufferDiskLimit. */
@@ -226,6 +227,9 @@ pyhost_spool *pyhost_spool_open(request_rec *r, int producer_here)
                                                              : (apr_off_t)d->response_buffer_memory;
     s->mem_fd = s->disk_fd = -1;
     s->producer_here = producer_here;
+    if (apr_os_sock_get(&s->cfd, ap_get_conn_socket(r->connection)) != APR_SUCCESS) {
+        return NULL;
+    }
     s->last_write = apr_time_now();
     apr_pool_cleanup_register(r->pool, s, spool_cleanup, apr_pool_cleanup_null);
     return s;
@@ -352,12 +356,8 @@ static apr_status_t hold(pyhost_spool *s, const char **data, apr_size_t *len)
 static int drained(pyhost_spool *s)
 {
     conn_rec *c = s->r->connection;
-    apr_os_sock_t cfd;
-    if (apr_os_sock_get(&cfd, ap_get_conn_socket(c)) != APR_SUCCESS) {
-        return 0;
-    }
     while (c->data_in_output_filters && !c->aborted) {
-        struct pollfd p = {cfd, POLLOUT, 0};
+        struct pollfd p = {s->cfd, POLLOUT, 0};
         int n = poll(&p, 1, CLIENT_PATIENCE_MS);
         if (n < 0 && errno == EINTR) {
             continue;
@@ -367,6 +367,24 @@ static int drained(pyhost_spool *s)
             return 0;
         }
         pyhost_nudge(c);
+    }
+    return !c->aborted;
+}
+
+/* For a slow client, at each write: whether it is still there (a client that went away stops
+ * the application, as without a spool), and the core given a chance to write if the client
+ * can take more now. 0 when it has gone. */
+static int client_check(pyhost_spool *s)
+{
+    conn_rec *c = s->r->connection;
+    struct pollfd p = {s->cfd, POLLOUT, 0};
+    if (poll(&p, 1, 0) > 0) {
+        if (p.revents & (POLLERR | POLLHUP)) {
+            c->aborted = 1;
+        }
+        else if (c->data_in_output_filters) {
+            pyhost_nudge(c);
+        }
     }
     return !c->aborted;
 }
@@ -390,6 +408,10 @@ apr_status_t pyhost_spool_write(pyhost_spool *s, apr_bucket_brigade *bb, const c
         rv = pass_waiting(s, bb, data, len);
     }
     else {
+        if (s->client_slow && !client_check(s)) {
+            s->last_write = apr_time_now();
+            return APR_ECONNABORTED;
+        }
         if ((s->pend_mem || s->pend_disk) && !c->data_in_output_filters) {
             add_pending(s, bb); /* the core has written what it had: more for it */
             rv = pass(s, bb);
@@ -449,12 +471,8 @@ apr_status_t pyhost_spool_wait(pyhost_spool *s, int fd, apr_interval_time_t time
 {
     conn_rec *c = s->r->connection;
     apr_time_t until = timeout >= 0 ? apr_time_now() + timeout : 0;
-    apr_os_sock_t cfd;
-    if (apr_os_sock_get(&cfd, ap_get_conn_socket(c)) != APR_SUCCESS) {
-        return APR_SUCCESS;
-    }
     while ((c->data_in_output_filters || s->pend_mem || s->pend_disk) && !c->aborted) {
-        struct pollfd p[2] = {{fd, POLLIN, 0}, {cfd, POLLOUT, 0}};
+        struct pollfd p[2] = {{fd, POLLIN, 0}, {s->cfd, POLLOUT, 0}};
         int ms = -1, n;
         if (!c->data_in_output_filters) {
             apr_bucket_brigade *bb = apr_brigade_create(s->r->pool, c->bucket_alloc);

@@ -8,6 +8,7 @@ worker if the response waited for them), with small daemon groups."""
 import hashlib
 import os
 import socket
+import struct
 import time
 
 import pytest
@@ -295,6 +296,34 @@ def test_limits_hold_and_the_application_waits_beyond_them(apache, mode):
         assert len(body) == 512 * BLOCK and body == expected(512)
         assert wait_for(lambda: marker(a, "limits"), 5)
         assert wait_for(lambda: spool_sizes(a, child) == (0, 0), 5)
+    finally:
+        s.close()
+
+
+@pytest.mark.parametrize("mode", ["embedded", "daemon"])
+@pytest.mark.parametrize("end", ["abort", "timeout"])
+def test_held_response_is_freed_when_its_client_goes_or_stalls(apache, mode, end):
+    """A response held in write completion whose client closes the connection (abort, within
+    Timeout 20), or reads nothing for Apache's Timeout (2 s here): its memory and temporary
+    files are closed, nothing is left in the directory, and the child serves on."""
+    a = apache(LIMITS.replace("1M", "64M"), mpm_config=MPM, start=False,
+               files={"app.wsgi": APP}, timeout=2 if end == "timeout" else 20)
+    make_out(a)
+    os.makedirs(a.path("spool"))
+    os.chmod(a.path("spool"), 0o777)
+    a.start()
+    child = int(a.get("/embedded/pid").body)
+    s = slow_request(a, "/%s/gen/%s" % (mode, end))
+    try:
+        assert wait_for(lambda: marker(a, end), 15)
+        assert spool_sizes(a, child)[1] > 0  # held on disk, the application done
+        if end == "abort":
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()
+        assert wait_for(lambda: spool_sizes(a, child) == (0, 0), 10), spool_sizes(a, child)
+        assert os.listdir(a.path("spool")) == []
+        r = a.get("/embedded/hello", timeout=10)
+        assert r.status == 200 and r.body == b"hello"
     finally:
         s.close()
 

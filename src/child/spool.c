@@ -51,10 +51,11 @@ APLOG_USE_MODULE(wsgi);
  * an application that streams by pausing rarely does. */
 #define PAUSE_LIMIT apr_time_from_sec(5)
 /* How long a write waits for a client that has not taken what Apache holds before the client
- * is taken for a slow one (and the rest of the response is held for it without waiting
- * again): a client that keeps up drains its socket in far less, and a response to a client
- * that keeps up is then paced by the client as without a spool, with no copy to the spool. */
-#define CLIENT_PATIENCE_MS 20
+ * is taken for a slow one (and what follows is held for it without waiting, until it has
+ * taken everything again): a client that keeps up drains its socket in far less even on a
+ * loaded machine, and a response to it is then paced by the client as without a spool, with
+ * no copy to the spool; a slow reader costs the application this once. */
+#define CLIENT_PATIENCE_MS 50
 /* Smallest piece passed in memory: below the core's own 4 KB write threshold nothing is won. */
 #define MIN_PIECE 4096
 
@@ -204,7 +205,7 @@ pyhost_spool *pyhost_spool_open(request_rec *r, int producer_here)
 {
     const pyhost_dir_cfg *d = ap_get_module_config(r->per_dir_config, &wsgi_module);
     const char *xab = apr_table_get(r->headers_out, "X-Accel-Buffering");
-    core_server_config *core = ap_get_core_module_config(r->server->module_config);
+    core_server_config *core = ap_get_core_module_config(r->connection->base_server->module_config);
     pyhost_spool *s;
     if (xab) {
         apr_table_unset(r->headers_out, "X-Accel-Buffering");
@@ -416,6 +417,9 @@ apr_status_t pyhost_spool_write(pyhost_spool *s, apr_bucket_brigade *bb, const c
             add_pending(s, bb); /* the core has written what it had: more for it */
             rv = pass(s, bb);
         }
+        if (s->client_slow && !c->data_in_output_filters) {
+            s->client_slow = 0; /* it took everything: not so slow after all */
+        }
         while (len && rv == APR_SUCCESS &&
                (!c->data_in_output_filters || (!s->client_slow && drained(s)))) {
             apr_size_t n = len < s->piece ? len : s->piece;
@@ -424,6 +428,9 @@ apr_status_t pyhost_spool_write(pyhost_spool *s, apr_bucket_brigade *bb, const c
             rv = pass(s, bb);
             data += n;
             len -= n;
+        }
+        if (rv == APR_SUCCESS && c->aborted) {
+            rv = APR_ECONNABORTED; /* found while waiting for the client to drain */
         }
         if (len && rv == APR_SUCCESS && (rv = hold(s, &data, &len)) == APR_ENOSPC) {
             s->waiting = 1;

@@ -529,7 +529,7 @@ static pyhost_read_result take_data(response *x, int keep)
         const char *p;
         apr_size_t n, max = pyhost_reader_left(&c->rd);
         pyhost_read_result res;
-        if (keep && x->spool && max > pyhost_spool_piece(x->spool) - x->buffered) {
+        if (keep && x->spool && x->buffered && max > pyhost_spool_piece(x->spool) - x->buffered) {
             max = pyhost_spool_piece(x->spool) - x->buffered;
         }
         if (x->client_gone || (keep && flush_if_dry(x) != APR_SUCCESS)) {
@@ -539,7 +539,14 @@ static pyhost_read_result take_data(response *x, int keep)
         if ((res = pyhost_read_some(&c->rd, max, &p, &n)) != PYHOST_READ_OK) {
             return res;
         }
-        if (keep && x->spool) {
+        if (keep && x->spool && !x->buffered && n >= pyhost_spool_piece(x->spool)) {
+            /* a piece or more at hand: given as it is, without a copy */
+            if (pyhost_spool_write(x->spool, x->bb, p, n) != APR_SUCCESS) {
+                x->client_gone = 1;
+                return PYHOST_READ_OK;
+            }
+        }
+        else if (keep && x->spool) {
             /* gathered up to a piece, which the core takes without waiting */
             APR_BRIGADE_INSERT_TAIL(x->bb, apr_bucket_heap_create(p, n, NULL, ba));
             x->buffered += n;

@@ -8,7 +8,8 @@
 #   make test-sid       the same with Debian unstable's Python 3.14
 #   make test-ft        the same with a free-threaded Python 3.13 built in the Debian 13 chroot
 #   make leak-check     memory lost per request under valgrind, embedded and daemon mode
-#   make bench          throughput against static files and mod_wsgi 4.9.4 (bench/bench.py)
+#   make bench          throughput against static files and mod_wsgi 4.9.4 (bench/bench.py),
+#                       then slow clients and large bodies (bench/slow_clients.py)
 #   make bench-gil      shared GIL against the own-GIL pool (Python 3.12+; see bench-gil-trixie)
 #   make deb            build/deb/libapache2-mod-pyhost_<version>_<arch>.deb (debhelper), lintian
 #   make test-deb       install, enable, serve and purge that package in a clean Debian 12 chroot
@@ -114,11 +115,12 @@ test-matrix: test-trixie test-sid test-ft
 leak-check: deps all
 	tools/leak-check mod_pyhost.so
 
-BENCH_DEBS := wrk libapache2-mod-wsgi-py3
+BENCH_DEBS := wrk slowhttptest libapache2-mod-wsgi-py3
 bench: deps all
 	@for p in $(BENCH_DEBS); do dpkg -s $$p >/dev/null 2>&1 || \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p; done
 	$(PYTHON) bench/bench.py $(BENCH_ARGS)
+	$(PYTHON) bench/slow_clients.py $(SLOW_BENCH_ARGS)
 
 bench-gil: all
 	$(PYTHON) bench/gil_pool.py $(BENCH_ARGS)

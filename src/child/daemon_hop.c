@@ -12,6 +12,7 @@
 #include "shared/alloc.h"
 #include "child/output.h"
 #include "child/environ.h"
+#include "child/spool.h"
 
 #include "http_connection.h"
 
@@ -43,6 +44,9 @@ APLOG_USE_MODULE(wsgi);
  * same write as its environ; more is pulled by the daemon (MORE), so a slow client does not
  * hold a daemon thread. */
 #define EAGER_BODY 65536
+/* The body frames of one answer to MORE: sent as each is read from the client, so the daemon
+ * reads one while the next is read. */
+#define BODY_FRAME 65536
 /* Between attempts to connect while the group's socket is missing or its backlog full (the
  * group restarting): short against connect-timeout, long enough not to spin. */
 #define CONNECT_RETRY_PAUSE apr_time_from_msec(20)
@@ -68,6 +72,7 @@ typedef struct {
     aconn *conns;
     int n;
     pyhost_buf out;
+    pyhost_buf more; /* answers to MORE, kept: a large body is many of them */
 } thread_state;
 
 static _Thread_local thread_state tls;
@@ -86,6 +91,7 @@ static void thread_end(void *data)
     }
     free(t->conns);
     pyhost_buf_free(&t->out);
+    pyhost_buf_free(&t->more);
     t->conns = NULL;
     t->n = 0;
 }
@@ -205,13 +211,20 @@ static int has_body(request_rec *r)
 }
 
 /* Appends BODY frames with up to max bytes of the body, then the frame that ends the
- * exchange: EOF when the body is complete, PAUSE otherwise. block: wait for the client. */
-static apr_status_t add_body(request_rec *r, apr_bucket_brigade *bb, pyhost_buf *out,
-                             apr_size_t max, int block)
+ * exchange: EOF when the body is complete, PAUSE otherwise. block: wait for the client.
+ * held: the body, read whole before the hop (request-buffer-size), or NULL. */
+static apr_status_t add_body(request_rec *r, apr_bucket_brigade *bb, pyhost_body *held,
+                             pyhost_buf *out, apr_size_t max, int block)
 {
     apr_size_t at = pyhost_frame_begin(out, PYHOST_F_BODY, 0, 0), got = 0;
     int eos = 0;
     apr_status_t rv = APR_SUCCESS;
+    if (held) {
+        pyhost_buf_reserve(out, max);
+        got = pyhost_body_take(held, out->data + out->len, max);
+        out->len += got;
+        eos = got < max;
+    }
     while (got < max && !eos) {
         apr_bucket *e;
         rv = ap_get_brigade(r->input_filters, bb, AP_MODE_READBYTES,
@@ -248,7 +261,8 @@ static apr_status_t add_body(request_rec *r, apr_bucket_brigade *bb, pyhost_buf 
     return rv;
 }
 
-static void build_request(pyhost_route *rt, pyhost_buf *out, apr_bucket_brigade *bb)
+static void build_request(pyhost_route *rt, pyhost_buf *out, apr_bucket_brigade *bb,
+                          pyhost_body *held)
 {
     request_rec *r = rt->r;
     const pyhost_dir_cfg *d = rt->cfg;
@@ -276,7 +290,7 @@ static void build_request(pyhost_route *rt, pyhost_buf *out, apr_bucket_brigade 
             pyhost_frame_add(out, PYHOST_F_BODY, PYHOST_FL_PAUSE, 0, NULL, 0);
         }
         else {
-            add_body(r, bb, out, EAGER_BODY, 0);
+            add_body(r, bb, held, out, EAGER_BODY, 0);
         }
     }
 }
@@ -298,13 +312,15 @@ typedef struct {
     apr_bucket_brigade *bb; /* response data not yet passed */
     apr_bucket_brigade *in; /* for reading the request body */
     apr_size_t buffered;
-    int status;      /* the handler's result, with HOP_DONE and HOP_FAIL */
-    int head_seen;   /* the response has begun */
-    int body_pulled; /* the daemon asked for body (MORE): the request cannot be sent again */
-    int ended;       /* the exchange ended in step (END or REFUSE): the next frame is new */
-    int unflushed;   /* response data passed or held since the client was last flushed */
-    int client_gone; /* writing to the client failed */
-    int override;    /* WSGIErrorOverride: Apache makes the error page */
+    int status;          /* the handler's result, with HOP_DONE and HOP_FAIL */
+    int head_seen;       /* the response has begun */
+    int body_pulled;     /* the daemon asked for body (MORE): the request cannot be sent again */
+    int ended;           /* the exchange ended in step (END or REFUSE): the next frame is new */
+    int unflushed;       /* response data passed or held since the client was last flushed */
+    int client_gone;     /* writing to the client failed */
+    int override;        /* WSGIErrorOverride: Apache makes the error page */
+    pyhost_spool *spool; /* what the client has not taken yet (child/spool.c), or NULL */
+    pyhost_body *body;   /* the request body read before the hop, or NULL */
 } response;
 
 static const char *who(request_rec *r, const pyhost_group *g, const aconn *c)
@@ -397,6 +413,26 @@ static apr_status_t pass(response *x, int flush)
     return rv;
 }
 
+/* Gives what was gathered to the spool (child/spool.c). */
+static apr_status_t spool_pass(response *x)
+{
+    apr_status_t rv;
+    x->buffered = 0;
+    if ((rv = pyhost_spool_pass(x->spool, x->bb)) != APR_SUCCESS) {
+        x->client_gone = 1; /* as pass() */
+    }
+    return rv;
+}
+
+/* Before anything is passed without the spool (a file, the end): what was gathered goes to
+ * the spool, and what the spool holds for the core is put in x->bb, in order. */
+static apr_status_t spool_finish(response *x)
+{
+    apr_status_t rv = x->buffered ? spool_pass(x) : APR_SUCCESS;
+    pyhost_spool_end(x->spool, x->bb);
+    return rv;
+}
+
 /* Before a read that would wait for the daemon: response data the client has not been sent
  * is flushed, unless more arrives within response-flush-delay (a pause of the application
  * shows, a transient stall mid-transfer does not break the response into small writes).
@@ -404,6 +440,27 @@ static apr_status_t pass(response *x, int flush)
 static apr_status_t flush_if_dry(response *x)
 {
     struct pollfd pfd;
+    if (x->spool && !pyhost_reader_buffered(&x->c->rd)) {
+        /* what was gathered goes to Apache unless more comes within the delay; then the
+         * client is fed whenever it can take more while the daemon is quiet */
+        pfd.fd = x->c->fd;
+        pfd.events = POLLIN;
+        pfd.revents = 0;
+        if (x->buffered &&
+            (x->g->response_flush_delay <= 0 || poll(&pfd, 1, x->g->response_flush_delay) <= 0)) {
+            apr_status_t rv = spool_pass(x);
+            if (rv != APR_SUCCESS) {
+                return rv;
+            }
+        }
+        if (!x->buffered &&
+            pyhost_spool_wait(x->spool, x->c->fd,
+                              x->g->socket_timeout ? x->g->socket_timeout : -1) != APR_SUCCESS) {
+            x->client_gone = 1;
+            return APR_ECONNABORTED;
+        }
+        return APR_SUCCESS;
+    }
     if (!x->unflushed || x->override || pyhost_reader_buffered(&x->c->rd)) {
         return APR_SUCCESS;
     }
@@ -470,16 +527,35 @@ static pyhost_read_result take_data(response *x, int keep)
     apr_bucket_alloc_t *ba = x->r->connection->bucket_alloc;
     while (pyhost_reader_left(&c->rd)) {
         const char *p;
-        apr_size_t n;
+        apr_size_t n, max = pyhost_reader_left(&c->rd);
         pyhost_read_result res;
+        if (keep && x->spool && x->buffered && max > pyhost_spool_piece(x->spool) - x->buffered) {
+            max = pyhost_spool_piece(x->spool) - x->buffered;
+        }
         if (x->client_gone || (keep && flush_if_dry(x) != APR_SUCCESS)) {
+            x->client_gone = 1;
             return PYHOST_READ_OK; /* relay() ends the exchange */
         }
-        if ((res = pyhost_read_some(&c->rd, pyhost_reader_left(&c->rd), &p, &n)) !=
-            PYHOST_READ_OK) {
+        if ((res = pyhost_read_some(&c->rd, max, &p, &n)) != PYHOST_READ_OK) {
             return res;
         }
-        if (keep) {
+        if (keep && x->spool && !x->buffered && n >= pyhost_spool_piece(x->spool)) {
+            /* a piece or more at hand: given as it is, without a copy */
+            if (pyhost_spool_write(x->spool, x->bb, p, n) != APR_SUCCESS) {
+                x->client_gone = 1;
+                return PYHOST_READ_OK;
+            }
+        }
+        else if (keep && x->spool) {
+            /* gathered up to a piece, which the core takes without waiting */
+            APR_BRIGADE_INSERT_TAIL(x->bb, apr_bucket_heap_create(p, n, NULL, ba));
+            x->buffered += n;
+            if (x->buffered >= pyhost_spool_piece(x->spool) && spool_pass(x) != APR_SUCCESS) {
+                x->client_gone = 1;
+                return PYHOST_READ_OK;
+            }
+        }
+        else if (keep) {
             APR_BRIGADE_INSERT_TAIL(x->bb, apr_bucket_heap_create(p, n, NULL, ba));
             x->buffered += n;
             x->unflushed = 1;
@@ -495,6 +571,9 @@ static void take_file(response *x, int64_t offset, int64_t len)
 {
     int fd = x->c->rd.passed_fd;
     x->c->rd.passed_fd = -1;
+    if (x->spool && spool_finish(x) != APR_SUCCESS) {
+        x->client_gone = 1;
+    }
     if (fd >= 0) {
         pyhost_bb_file(x->r, x->bb, fd, offset, x->override ? 0 : len);
         x->unflushed = 1;
@@ -504,21 +583,37 @@ static void take_file(response *x, int64_t offset, int64_t len)
 /* Sends MORE's answer: up to want bytes of the body, read from the client. */
 static int answer_more(response *x, uint32_t want)
 {
-    pyhost_buf out = {NULL, 0, 0};
-    struct iovec iov;
-    int err;
-    apr_status_t rv = add_body(x->r, x->in, &out, want, 1);
-    if (rv != APR_SUCCESS) {
-        out.data[1] = (char)PYHOST_FL_EOF;
-        ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, x->r,
-                      "reading the request body from the client failed; the application sees "
-                      "it end here");
-    }
-    iov.iov_base = out.data;
-    iov.iov_len = out.len;
-    err = pyhost_sendv(x->c->fd, &iov, 1, -1);
-    pyhost_buf_free(&out);
-    return err;
+    pyhost_buf *out = &tls.more;
+    int first = 1, more, err;
+    do {
+        uint32_t n = want > BODY_FRAME ? BODY_FRAME : want, got;
+        struct iovec iov;
+        apr_status_t rv;
+        out->len = 0;
+        pyhost_buf_reserve(out, (apr_size_t)n + sizeof(pyhost_frame));
+        rv = add_body(x->r, x->in, x->body, out, n, first);
+        got = (uint32_t)(out->len - sizeof(pyhost_frame));
+        if (rv != APR_SUCCESS) {
+            out->data[1] = (char)PYHOST_FL_EOF;
+            ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, x->r,
+                          "reading the request body from the client failed; the application "
+                          "sees it end here");
+        }
+        /* a full frame with more wanted: the exchange goes on, so the daemon reads this one
+         * while the next is read from the client */
+        more = out->data[1] == (char)PYHOST_FL_PAUSE && got == n && want > n;
+        if (more) {
+            out->data[1] = 0;
+        }
+        iov.iov_base = out->data;
+        iov.iov_len = out->len;
+        if ((err = pyhost_sendv(x->c->fd, &iov, 1, -1))) {
+            return err;
+        }
+        want -= got;
+        first = 0;
+    } while (more);
+    return 0;
 }
 
 /* The daemon's HELLO: its pid, and from now on the wait for a response is socket-timeout's. */
@@ -595,6 +690,9 @@ static hop_outcome relay(response *x)
                 return HOP_FAIL;
             }
             x->head_seen = 1;
+            if (!x->override) {
+                x->spool = pyhost_spool_open(r, 0);
+            }
             break;
         case PYHOST_F_DATA:
             if ((res = take_data(x, !x->override)) != PYHOST_READ_OK) {
@@ -620,6 +718,10 @@ static hop_outcome relay(response *x)
             if (f.flags & PYHOST_FL_FAILED) {
                 return HOP_CUT_SHORT;
             }
+            if (x->spool && spool_finish(x) != APR_SUCCESS) {
+                x->client_gone = 1;
+                return HOP_CUT_SHORT;
+            }
             pyhost_pass_last(r, x->bb);
             x->buffered = 0;
             x->status = OK;
@@ -634,6 +736,34 @@ static hop_outcome relay(response *x)
 }
 
 /* ---- the hop ----------------------------------------------------------------------------- */
+
+/* request-buffer-size: a body of known length up to that size is read whole before the
+ * request goes to a daemon, so a slow uploader holds this thread but no daemon thread. Larger
+ * and chunked bodies, and a client waiting for 100-continue, stream as the application reads.
+ * On failure x->status is the status to answer with. */
+static apr_status_t buffer_body(response *x)
+{
+    request_rec *r = x->r;
+    const char *cl = apr_table_get(r->headers_in, "Content-Length");
+    apr_off_t len = 0;
+    char *end;
+    apr_status_t rv;
+    if (!x->g->request_buffer_size || !cl || r->expecting_100 ||
+        apr_table_get(r->headers_in, "Transfer-Encoding") ||
+        apr_strtoff(&len, cl, &end, 10) != APR_SUCCESS || *end || len <= 0 ||
+        len > x->g->request_buffer_size) {
+        return APR_SUCCESS;
+    }
+    rv = pyhost_body_read(r, x->in, len, EAGER_BODY, &x->body);
+    if (rv != APR_SUCCESS) {
+        ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, r,
+                      "reading the request body from the client failed before the request was "
+                      "sent to daemon group '%s'",
+                      x->g->name);
+        x->status = ap_map_http_request_error(rv, HTTP_BAD_REQUEST);
+    }
+    return rv;
+}
 
 /* script-user / script-group: the script and its directory belong to them and are not
  * writable by others. */
@@ -755,7 +885,10 @@ int pyhost_daemon_hop(pyhost_route *rt)
     x.c = c;
     x.bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     x.in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
-    build_request(rt, &tls.out, x.in);
+    if (buffer_body(&x) != APR_SUCCESS) {
+        return x.status;
+    }
+    build_request(rt, &tls.out, x.in, x.body);
 
     /* A process that is stopping hands the request back (GOODBYE, or REFUSE with RETRY);
      * it is sent again, to another process or the replacement, within connect-timeout. */
@@ -785,6 +918,9 @@ int pyhost_daemon_hop(pyhost_route *rt)
             return x.status;
         case HOP_CUT_SHORT:
             if (!x.client_gone) {
+                if (x.spool) {
+                    spool_finish(&x);
+                }
                 pass(&x, 1); /* what came before the cut is the client's, as in embedded mode */
             }
             pyhost_cut_short(r, x.bb);

@@ -2,12 +2,14 @@
  *
  * Owns the pyhost_io of embedded mode: the request body from Apache's input filters, the
  * response through its output filters (a transient bucket per block, a flush where the
- * application wants one, file buckets for wsgi.file_wrapper), and the cut-short response that
- * lets the client tell a body is incomplete. */
+ * application wants one, file buckets for wsgi.file_wrapper; through child/spool.c when the
+ * client reads slower than the application writes), and the cut-short response that lets the
+ * client tell a body is incomplete. */
 #include "child/embedded.h"
 
 #include "child/output.h"
 #include "child/environ.h"
+#include "child/spool.h"
 #include "python/wsgi.h"
 
 #include "http_core.h"
@@ -22,12 +24,18 @@
 
 APLOG_USE_MODULE(wsgi);
 
+/* A last block up to this size that is the whole response is passed with the end at once (a
+ * hello-world costs no more than before); Apache's core keeps 64 KB in memory anyway. */
+#define SMALL_LAST 32768
+
 typedef struct {
     pyhost_io io;
     request_rec *r;
     apr_bucket_brigade *in;
     apr_bucket_brigade *out;
     int eos;
+    pyhost_spool *spool; /* what the client has not taken yet (child/spool.c) */
+    int spool_asked;     /* pyhost_spool_open was called */
 } embedded_io;
 
 static apr_status_t em_read(pyhost_io *io, char *buf, apr_size_t *len)
@@ -89,6 +97,20 @@ static apr_status_t em_write(pyhost_io *io, const char *data, apr_size_t len, in
 {
     embedded_io *e = (embedded_io *)io;
     apr_bucket_alloc_t *ba = e->r->connection->bucket_alloc;
+    /* A whole small response goes as it is; else what the client does not take at once is
+     * held for it, so this thread does not wait on the client. */
+    if (!e->spool_asked && len && (!(flags & PYHOST_OUT_LAST) || len > SMALL_LAST)) {
+        e->spool = pyhost_spool_open(e->r, 1);
+        e->spool_asked = 1;
+    }
+    if (e->spool) {
+        apr_status_t rv = len ? pyhost_spool_write(e->spool, e->out, data, len) : APR_SUCCESS;
+        if (rv != APR_SUCCESS || !(flags & PYHOST_OUT_LAST)) {
+            return rv;
+        }
+        pyhost_spool_end(e->spool, e->out);
+        return pass(e, 1);
+    }
     if (len) {
         APR_BRIGADE_INSERT_TAIL(e->out, apr_bucket_transient_create(data, len, ba));
     }
@@ -115,6 +137,9 @@ static apr_status_t em_sendfile(pyhost_io *io, int fd, apr_off_t offset, apr_off
 static void em_abort(pyhost_io *io)
 {
     embedded_io *e = (embedded_io *)io;
+    if (e->spool) {
+        pyhost_spool_end(e->spool, e->out);
+    }
     pyhost_cut_short(e->r, e->out);
 }
 

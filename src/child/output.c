@@ -7,6 +7,7 @@
  * connection closes after the request). */
 #include "child/output.h"
 
+#include "child/spool.h"
 #include "config/config.h"
 
 #include "http_connection.h"
@@ -67,8 +68,9 @@ apr_status_t pyhost_pass_last(request_rec *r, apr_bucket_brigade *bb)
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_eos_create(r->connection->bucket_alloc));
     rv = ap_pass_brigade(r->output_filters, bb);
     apr_brigade_cleanup(bb);
-    if (rv == APR_SUCCESS) {
-        /* the connection's filters: the request's have seen EOS */
+    if (rv == APR_SUCCESS && !pyhost_nudge(r->connection)) {
+        /* no write completion to leave the rest to: the connection's filters (the request's
+         * have seen EOS) write it all now */
         APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(r->connection->bucket_alloc));
         rv = ap_pass_brigade(r->connection->output_filters, bb);
         apr_brigade_cleanup(bb);

@@ -23,7 +23,9 @@ void pyhost_bb_file(request_rec *r, apr_bucket_brigade *bb, int fd, apr_off_t of
 /* Ends the response: passes bb with an EOS added, and then writes what Apache holds of the
  * response to the client at once, instead of at the end of the request: the client can then
  * send its next request on a kept-alive connection before Apache looks for one, and the
- * thread goes on to it without a trip through the MPM's listener. */
+ * thread goes on to it without a trip through the MPM's listener. Under an MPM with write
+ * completion that write does not wait: what the client does not take now is sent after the
+ * handler returns, without holding a thread (pyhost_nudge). */
 apr_status_t pyhost_pass_last(request_rec *r, apr_bucket_brigade *bb);
 
 /* Ends the response so that the client can tell it is incomplete: no last chunk, the

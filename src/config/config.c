@@ -62,6 +62,8 @@ void *pyhost_create_dir_cfg(apr_pool_t *p, char *dir)
     d->enable_sendfile = PYHOST_UNSET;
     d->pass_apache_request = PYHOST_UNSET;
     d->group_authoritative = PYHOST_UNSET;
+    d->response_buffering = PYHOST_UNSET;
+    d->response_buffer_memory = PYHOST_UNSET;
     return d;
 }
 
@@ -91,6 +93,8 @@ void *pyhost_merge_dir_cfg(apr_pool_t *p, void *base, void *add)
     MERGE_INT(group_authoritative);
     MERGE_PTR(trusted_proxies);
     MERGE_PTR(trusted_proxy_headers);
+    MERGE_INT(response_buffering);
+    MERGE_INT(response_buffer_memory);
     if (a->handler_scripts && b->handler_scripts) {
         m->handler_scripts = apr_hash_overlay(p, a->handler_scripts, b->handler_scripts);
     }
@@ -128,6 +132,7 @@ void pyhost_config_reset(apr_pool_t *pconf)
     pyhost_g.destroy_interpreter = 1;
     pyhost_g.case_sensitivity = 1;
     pyhost_g.socket_rotation = 1;
+    pyhost_g.buffer_disk_limit = (apr_int64_t)1 << 30; /* nginx's max_temp_file_size, per child */
     pyhost_g.import_scripts = apr_array_make(pconf, 2, sizeof(pyhost_script));
     pyhost_g.groups = apr_array_make(pconf, 2, sizeof(pyhost_group *));
     pyhost_g.group_index = apr_hash_make(pconf);
@@ -500,6 +505,17 @@ static const char *cmd_dir_flag(cmd_parms *cmd, void *mconfig, const char *value
     return on_off(cmd, value, (int *)((char *)mconfig + (size_t)cmd->info));
 }
 
+/* WSGIResponseBufferMemory: bytes, K/M/G allowed, 0 for none. */
+static const char *cmd_dir_bytes(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    long long v;
+    if (pyhost_parse_bytes(value, &v) < 0) {
+        return bad_value(cmd, value, "expected a byte count (K, M or G allowed), 0 or more");
+    }
+    *(apr_int64_t *)((char *)mconfig + (size_t)cmd->info) = v;
+    return NULL;
+}
+
 static const char *cmd_map_head(cmd_parms *cmd, void *mconfig, const char *value)
 {
     pyhost_dir_cfg *d = mconfig;
@@ -584,6 +600,36 @@ static const char *cmd_global_flag(cmd_parms *cmd, void *mconfig, const char *va
         return err;
     }
     return on_off(cmd, value, (int *)((char *)&pyhost_g + (size_t)cmd->info));
+}
+
+static const char *cmd_buffer_directory(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    const char *err = global_only(cmd);
+    struct stat st;
+    (void)mconfig;
+    if (err) {
+        return err;
+    }
+    if (value[0] != '/' || stat(value, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        return bad_value(cmd, value, "expected the absolute path of an existing directory");
+    }
+    pyhost_g.buffer_directory = value;
+    return NULL;
+}
+
+static const char *cmd_buffer_disk_limit(cmd_parms *cmd, void *mconfig, const char *value)
+{
+    const char *err = global_only(cmd);
+    long long v;
+    (void)mconfig;
+    if (err) {
+        return err;
+    }
+    if (pyhost_parse_bytes(value, &v) < 0) {
+        return bad_value(cmd, value, "expected a byte count (K, M or G allowed), 0 or more");
+    }
+    pyhost_g.buffer_disk_limit = v;
+    return NULL;
 }
 
 static const char *cmd_python_optimize(cmd_parms *cmd, void *mconfig, const char *value)
@@ -744,6 +790,14 @@ const command_rec pyhost_cmds[] = {
                   "send wsgi.file_wrapper files with sendfile"),
     AP_INIT_TAKE1("WSGIPassApacheRequest", cmd_dir_flag, D_OFF(pass_apache_request), SD,
                   "put the request_rec in the environ"),
+    AP_INIT_TAKE1("WSGIResponseBuffering", cmd_dir_flag, D_OFF(response_buffering), OR_FILEINFO,
+                  "hold what the client has not taken yet, so the application's thread is free"),
+    AP_INIT_TAKE1("WSGIResponseBufferMemory", cmd_dir_bytes, D_OFF(response_buffer_memory),
+                  OR_FILEINFO, "bytes of a response held in memory before a temporary file"),
+    AP_INIT_TAKE1("WSGIBufferDirectory", cmd_buffer_directory, NULL, RSRC_CONF,
+                  "directory of the temporary files of held responses and request bodies"),
+    AP_INIT_TAKE1("WSGIBufferDiskLimit", cmd_buffer_disk_limit, NULL, RSRC_CONF,
+                  "bytes of temporary files one Apache child process may hold"),
     AP_INIT_ITERATE("WSGITrustedProxies", cmd_trusted_proxies, NULL, OR_FILEINFO,
                     "addresses of trusted front-end proxies"),
     AP_INIT_ITERATE("WSGITrustedProxyHeaders", cmd_trusted_proxy_headers, NULL, OR_FILEINFO,

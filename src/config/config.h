@@ -85,6 +85,9 @@ typedef struct {
     int group_authoritative;
     apr_array_header_t *trusted_proxies;       /* of apr_ipsubnet_t * */
     apr_array_header_t *trusted_proxy_headers; /* of const char * (CGI names, HTTP_X_...) */
+    /* what Apache's child holds of a response the client has not taken (child/spool.c) */
+    int response_buffering;             /* WSGIResponseBuffering */
+    apr_int64_t response_buffer_memory; /* WSGIResponseBufferMemory; PYHOST_UNSET: default */
 } pyhost_dir_cfg;
 
 /* Per server (virtual host) configuration. Settings allowed in server and directory context
@@ -152,6 +155,9 @@ typedef struct pyhost_group {
     int server_metrics;
     /* beyond mod_wsgi: N own-GIL interpreters serving each application group */
     int interpreters;
+    /* beyond mod_wsgi: request bodies up to this size are read by Apache's child before the
+     * request goes to a daemon (child/spool.c); 0: never */
+    int request_buffer_size;
     /* filled at start-up */
     int slot_base; /* first of its process slots in the shared scoreboard */
     const char *socket_path;
@@ -195,6 +201,10 @@ typedef struct {
     apr_array_header_t *groups;         /* of pyhost_group * */
     apr_hash_t *group_index;            /* name -> pyhost_group * */
     apr_array_header_t *interp_options; /* of pyhost_interp_options *; [0] is the top level */
+    /* where held responses and buffered request bodies go on disk, and how much of it one
+     * Apache child process may use (WSGIBufferDirectory, WSGIBufferDiskLimit) */
+    const char *buffer_directory; /* NULL: APR's temporary directory */
+    apr_int64_t buffer_disk_limit;
 } pyhost_globals;
 
 extern pyhost_globals pyhost_g;
@@ -222,6 +232,8 @@ const char *pyhost_parse_daemon_process(cmd_parms *cmd, void *mconfig, const cha
 /* Shared parsing helpers (config/config.c). pyhost_getword_option reads the next word of a
  * directive's options as name=value, the value unquoted ('...' or "..." may hold spaces). */
 const char *pyhost_getword_option(apr_pool_t *p, const char **line);
+/* A byte count: digits with an optional K, M or G (powers of 1024). 0 or -1. */
+int pyhost_parse_bytes(const char *value, long long *out);
 
 /* What applies to one interpreter, resolved from the top level and the
  * <WSGIInterpreterOptions> blocks (config/interp_options.c). */

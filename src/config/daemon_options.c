@@ -238,6 +238,7 @@ static const opt_def options[] = {
     {"virtual-memory-limit", OPT_BYTES, OFF(virtual_memory_limit), 1, 0, NULL},
     {"server-metrics", OPT_FLAG, OFF(server_metrics), 0, 0, NULL},
     {"interpreters", OPT_INT, OFF(interpreters), 1, 64, NULL},
+    {"request-buffer-size", OPT_BYTES, OFF(request_buffer_size), 0, 1 << 30, NULL},
     {NULL, 0, 0, 0, 0, NULL}};
 
 /* Options mod_wsgi takes with an empty value (mod_wsgi-express writes python-path='' and
@@ -270,8 +271,7 @@ static const char *daemon_option_list(void)
     return list;
 }
 
-/* Byte counts: digits with an optional K, M or G (powers of 1024). */
-static int parse_bytes(const char *value, long long *out)
+int pyhost_parse_bytes(const char *value, long long *out)
 {
     char *end;
     long long v;
@@ -334,13 +334,18 @@ static const char *set_option(cmd_parms *cmd, pyhost_group *g, const opt_def *o,
         *(apr_interval_time_t *)(base + o->offset) = apr_time_from_sec(v);
         return NULL;
     case OPT_BYTES:
-        if (parse_bytes(value, &v) < 0 || (v && v < o->min) || (o->max && v > o->max)) {
+        if (pyhost_parse_bytes(value, &v) < 0 || (v && v < o->min) || (o->max && v > o->max)) {
             return opt_error(
                 cmd, g, o->name, value,
                 apr_psprintf(
                     cmd->pool,
-                    "expected a byte count (K, M or G allowed) of at least %" APR_INT64_T_FMT "%s",
-                    (apr_int64_t)o->min, o->min > 1 ? ", or 0 for the default" : ""));
+                    "expected a byte count (K, M or G allowed) of at least %" APR_INT64_T_FMT
+                    "%s%s",
+                    (apr_int64_t)o->min, o->min > 1 ? ", or 0 for the default" : "",
+                    o->max && o->max != INT_MAX
+                        ? apr_psprintf(cmd->pool, ", at most %" APR_INT64_T_FMT,
+                                       (apr_int64_t)o->max)
+                        : ""));
         }
         if (o->offset == OFF(stack_size)) {
             g->stack_size = (apr_size_t)v;
@@ -398,7 +403,8 @@ static pyhost_group *new_group(cmd_parms *cmd, const char *name)
     g->graceful_timeout = apr_time_from_sec(15);
     g->shutdown_timeout = apr_time_from_sec(5);
     g->interpreters = 1;
-    g->response_flush_delay = 5; /* milliseconds, as mod_wsgi 6.0.2+ */
+    g->response_flush_delay = 5;      /* milliseconds, as mod_wsgi 6.0.2+ */
+    g->request_buffer_size = 1 << 20; /* nginx's client_max_body_size: a form or an upload */
     g->listen_fd = -1;
     return g;
 }

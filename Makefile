@@ -27,7 +27,7 @@ AP_INCLUDES := -I$(call apxs,INCLUDEDIR) $(call apxs,EXTRA_INCLUDES)
 AP_MODDIR := $(call apxs,LIBEXECDIR)
 
 WARN := -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
-CFLAGS_ALL := $(AP_CFLAGS) $(AP_INCLUDES) -Isrc -I$(PY_INCLUDE) $(WARN) -fPIC $(EXTRA_CFLAGS)
+CFLAGS_ALL := $(AP_CFLAGS) $(AP_INCLUDES) -Isrc -Ibuild/obj/gen -I$(PY_INCLUDE) $(WARN) -fPIC $(EXTRA_CFLAGS)
 LDFLAGS_ALL := -shared -L$(PY_LIBDIR) -lpython$(PY_LDVERSION) $(PY_LIBS) -Wl,-rpath,$(PY_LIBDIR)
 
 BUILD := build/obj
@@ -43,6 +43,14 @@ OBJ := $(patsubst src/%.c,$(BUILD)/%.o,$(SRC))
     test-trixie test-sid test-ft test-matrix leak-check
 
 all: mod_pyhost.so
+
+# The status page (src/child/status.html) is compiled in as a C string.
+GEN := $(BUILD)/gen
+$(GEN)/status_html.h: src/child/status.html
+	@mkdir -p $(dir $@)
+	@(printf '#define STATUS_HTML \\\n'; sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' \
+	    -e 's/^/    "/' -e 's/$$/\\n" \\/' $<; echo '    ""') > $@
+$(BUILD)/child/status.o: $(GEN)/status_html.h
 
 $(BUILD)/%.o: src/%.c $(HDR) Makefile
 	@mkdir -p $(dir $@)

@@ -6,6 +6,8 @@
  * adapter -> Apache output. */
 #include "config/config.h"
 #include "shared/daemon.h"
+#include "shared/stats.h"
+#include "child/status.h"
 #include "child/embedded.h"
 #include "python/interp.h"
 #include "child/pyhooks.h"
@@ -77,6 +79,7 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
     ap_add_version_component(pconf, "mod_pyhost/" PYHOST_VERSION);
     ap_add_version_component(
         pconf, apr_psprintf(pconf, "Python/%d.%d", PY_MAJOR_VERSION, PY_MINOR_VERSION));
+    pyhost_stats_create(s);
     return pyhost_daemons_start(pconf, s);
 }
 
@@ -117,10 +120,10 @@ static int handler(request_rec *r)
     if (rv != OK) {
         return rv;
     }
-    if (rt.group) {
-        return pyhost_daemon_hop(&rt);
-    }
-    return pyhost_embedded_run(&rt);
+    pyhost_stats_request_begin(r, rt.group);
+    rv = rt.group ? pyhost_daemon_hop(&rt) : pyhost_embedded_run(&rt);
+    pyhost_stats_request_end(r, rt.group, rv);
+    return rv;
 }
 
 static void register_hooks(apr_pool_t *p)
@@ -134,6 +137,7 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_translate_name(pyhost_translate_name, after_alias, before_userdir, APR_HOOK_MIDDLE);
     ap_hook_handler(handler, NULL, NULL, APR_HOOK_MIDDLE);
     pyhost_register_pyhooks(p);
+    pyhost_status_register(p);
 }
 
 /* Named "mod_wsgi.c": see config/config.h. */

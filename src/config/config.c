@@ -5,6 +5,7 @@
  * merging, the process-wide settings in pyhost_g, and the validation of every value: a wrong
  * value fails the configuration with a message naming the directive and the value. */
 #include "config/config.h"
+#include "shared/stats.h"
 
 #include "http_core.h"
 #include "http_log.h"
@@ -660,6 +661,9 @@ static const char *cmd_accept_mutex(cmd_parms *cmd, void *mconfig, const char *v
 
 const command_rec pyhost_cmds[] = {
     /* routing */
+    AP_INIT_FLAG(
+        "WSGISharedMetrics", pyhost_cmd_shared_metrics, NULL, RSRC_CONF,
+        "On (default): keep the per-request numbers pyhost-metrics and pyhost-status show"),
     AP_INIT_RAW_ARGS("WSGIScriptAlias", cmd_script_alias, NULL, RSRC_CONF,
                      "URL path, script file or directory, and options"),
     AP_INIT_RAW_ARGS("WSGIScriptAliasMatch", cmd_script_alias, "match", RSRC_CONF,

@@ -9,6 +9,7 @@
 #include "shared/daemon.h"
 #include "daemon/serve.h"
 #include "daemon/watch.h"
+#include "shared/stats.h"
 
 #include "python/interp.h"
 #include "python/log.h"
@@ -322,6 +323,7 @@ static void watch_loop(const sigset_t *set, pid_t parent)
         }
         pthread_mutex_unlock(&pending.mu);
         if (how > state) {
+            pyhost_stats_daemon_stopping(code, why);
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, self_server, LOG_PREFIX "%s: %s",
                          (long)getpid(), g->name,
                          how == PYHOST_RECYCLE_STOP && !strcmp(code, "shutdown_signal")
@@ -399,7 +401,7 @@ void pyhost_daemon_main(pyhost_group *g, int process, server_rec *s)
     pid_t parent = getppid();
     sigset_t set;
     apr_pool_t *p;
-    (void)process;
+    pyhost_stats_daemon_init(g, process);
 
     self_group = g;
     self_server = g->server;
@@ -440,6 +442,7 @@ void pyhost_daemon_main(pyhost_group *g, int process, server_rec *s)
         fatal("cannot start its threads", 0);
     }
     pyhost_watch_start(g, g->server);
+    pyhost_stats_daemon_ready();
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, self_server, LOG_PREFIX "ready with %d thread(s)",
                  (long)getpid(), g->name, g->threads);
     watch_loop(&set, parent);

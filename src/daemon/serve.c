@@ -11,6 +11,7 @@
 #include "python/interp.h"
 #include "python/script.h"
 #include "python/wsgi.h"
+#include "shared/stats.h"
 
 #include "http_log.h"
 #include "apr_strings.h"
@@ -569,7 +570,9 @@ static int run(worker *w, dio *d, pyhost_wsgi_call *call)
     w->view.given_up = 0;
     w->view.started = apr_time_now();
     pthread_mutex_unlock(&w->wlock);
+    pyhost_stats_daemon_begin(w->index, w->view.what, call->queue_start, call->daemon_start);
     rv = pyhost_wsgi_run(call);
+    pyhost_stats_daemon_end(w->index, call->io->gil_time, call->io->gil_waits);
     pthread_mutex_lock(&w->wlock);
     w->cur = NULL;
     w->view.started = 0;

@@ -6,6 +6,7 @@
  * without reaping, and wakes the MPM's loop), replacing it, and stopping all of them on
  * restart or stop (SIGTERM, then SIGKILL after shutdown-timeout) with the sockets removed. */
 #include "shared/daemon.h"
+#include "shared/stats.h"
 
 #include "ap_mpm.h"
 #include "http_core.h"
@@ -186,6 +187,7 @@ static int spawn(daemon_rec *d, server_rec *s)
     }
     slot->pid = d->proc.pid;
     slot->started = apr_time_now();
+    pyhost_stats_spawned(d->group->slot_base + d->process, d->proc.pid);
     apr_proc_other_child_register(&d->proc, maintenance, d, NULL, d->pool);
     return 0;
 }
@@ -212,6 +214,8 @@ static void maintenance(int reason, void *data, int status)
             slot->dead_code = CLD_EXITED;
             slot->dead_status = status;
         }
+        pyhost_stats_ended(d->group->slot_base + d->process, mpm_stopping(),
+                           describe_end(d->pool, slot->dead_code, slot->dead_status));
         slot->pid = 0;
         if (mpm_stopping()) {
             break;
@@ -285,6 +289,7 @@ static apr_status_t stop_daemons(void *data)
         }
     } while (left);
     signal(SIGCHLD, SIG_DFL);
+    pyhost_stats_reloaded();
     pyhost_shm = NULL;
     return APR_SUCCESS;
 }

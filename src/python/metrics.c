@@ -9,6 +9,7 @@
 #include "python/metrics.h"
 
 #include "python/interp.h"
+#include "shared/stats.h"
 
 #include "scoreboard.h"
 #include "apr_strings.h"
@@ -164,7 +165,7 @@ void pyhost_metrics_request_attached(pyhost_wsgi_call *call)
 void pyhost_metrics_attach(pyhost_io *io, PyThreadState *ts)
 {
     apr_time_t t;
-    if (!io || !__atomic_load_n(&m.recording, __ATOMIC_RELAXED)) {
+    if (!io || !(__atomic_load_n(&m.recording, __ATOMIC_RELAXED) || pyhost_stats_recording())) {
         PyEval_RestoreThread(ts);
         return;
     }

@@ -1,0 +1,595 @@
+/* shared/stats.c: the shared record of what the server does (see shared/stats.h).
+ *
+ * Owns the record's mapping (made by Apache's parent before it forks, an anonymous shared
+ * mapping kept in Apache's retained data so that counters survive restarts; a restart whose
+ * groups changed gets a new mapping, with each group's counters carried over by name), and
+ * every write to it: per request, a few relaxed atomic additions by the thread that served
+ * it and, once a second, one sample of the totals by whichever thread notices the second
+ * turned. Nothing here blocks or takes a lock. */
+#include "shared/stats.h"
+
+#include "ap_mpm.h"
+#include "http_log.h"
+#include "http_protocol.h"
+#include "scoreboard.h"
+#include "apr_strings.h"
+
+#include <errno.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+APLOG_USE_MODULE(wsgi);
+
+const apr_int64_t pyhost_stats_bounds[PYHOST_STATS_BUCKETS - 1] = {
+    250,    500,    1000,    2500,    5000,    10000,    25000,    50000,   100000,
+    250000, 500000, 1000000, 2500000, 5000000, 10000000, 30000000, 60000000};
+
+const char *const pyhost_stats_reason_names[PYHOST_RS_COUNT] = {"maximum-requests",
+                                                                "restart-interval",
+                                                                "inactivity-timeout",
+                                                                "memory-limit",
+                                                                "request-timeout",
+                                                                "cpu-time-limit",
+                                                                "startup-timeout",
+                                                                "deadlock-timeout",
+                                                                "script-reload",
+                                                                "signal",
+                                                                "crash",
+                                                                "reload"};
+
+/* mod_wsgi's shutdown reasons (daemon/process.c's codes) and the names above. */
+static const struct {
+    const char *code;
+    int reason;
+} codes[] = {{"maximum_requests", PYHOST_RS_MAXIMUM_REQUESTS},
+             {"restart_interval", PYHOST_RS_RESTART_INTERVAL},
+             {"inactivity_timeout", PYHOST_RS_INACTIVITY_TIMEOUT},
+             {"memory_limit", PYHOST_RS_MEMORY_LIMIT},
+             {"request_timeout", PYHOST_RS_REQUEST_TIMEOUT},
+             {"cpu_time_limit", PYHOST_RS_CPU_TIME_LIMIT},
+             {"startup_timeout", PYHOST_RS_STARTUP_TIMEOUT},
+             {"deadlock_timeout", PYHOST_RS_DEADLOCK_TIMEOUT},
+             {"script_reload", PYHOST_RS_SCRIPT_RELOAD},
+             {"graceful_signal", PYHOST_RS_SIGNAL},
+             {"shutdown_signal", PYHOST_RS_SIGNAL}};
+
+pyhost_stats *pyhost_st;
+pyhost_stats_group *pyhost_st_groups;
+pyhost_stats_proc *pyhost_st_procs;
+pyhost_stats_thread *pyhost_st_dthreads, *pyhost_st_athreads;
+pyhost_stats_sample *pyhost_st_samples;
+apr_uint64_t *pyhost_st_sample_requests;
+apr_uint32_t *pyhost_st_sample_busy;
+
+/* WSGISharedMetrics Off, until post_config takes it (a reread configuration starts On). */
+static int turned_off;
+
+/* In a daemon process: its slot, its group's index in the record, its pid. */
+static int my_slot = -1, my_group;
+static pid_t my_pid;
+
+#define ADD(field, n) __atomic_add_fetch(&(field), (n), __ATOMIC_RELAXED)
+
+const char *pyhost_cmd_shared_metrics(cmd_parms *cmd, void *mconfig, int on)
+{
+    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
+    (void)mconfig;
+    if (err) {
+        return err;
+    }
+    turned_off = !on;
+    return NULL;
+}
+
+/* ---- the mapping ------------------------------------------------------------------------- */
+
+typedef struct {
+    void *base;
+    apr_size_t size;
+} retained;
+
+static apr_size_t align(apr_size_t n)
+{
+    return (n + 63) & ~(apr_size_t)63;
+}
+
+/* Offsets of the parts of a record with these counts. */
+typedef struct {
+    apr_size_t groups, procs, dthreads, athreads, samples, sreq, sbusy, size;
+} layout;
+
+static void lay_out(layout *l, int ngroups, int nprocs, int ndthreads, int nathreads)
+{
+    l->groups = align(sizeof(pyhost_stats));
+    l->procs = l->groups + align(sizeof(pyhost_stats_group) * (apr_size_t)ngroups);
+    l->dthreads = l->procs + align(sizeof(pyhost_stats_proc) * (apr_size_t)nprocs);
+    l->athreads = l->dthreads + align(sizeof(pyhost_stats_thread) * (apr_size_t)ndthreads);
+    l->samples = l->athreads + align(sizeof(pyhost_stats_thread) * (apr_size_t)nathreads);
+    l->sreq = l->samples + align(sizeof(pyhost_stats_sample) * PYHOST_STATS_HISTORY);
+    l->sbusy = l->sreq + align(sizeof(apr_uint64_t) * PYHOST_STATS_HISTORY * (apr_size_t)ngroups);
+    l->size = l->sbusy + align(sizeof(apr_uint32_t) * PYHOST_STATS_HISTORY * (apr_size_t)ngroups);
+}
+
+static void point_at(char *base, const layout *l)
+{
+    pyhost_st = (pyhost_stats *)base;
+    pyhost_st_groups = (pyhost_stats_group *)(base + l->groups);
+    pyhost_st_procs = (pyhost_stats_proc *)(base + l->procs);
+    pyhost_st_dthreads = (pyhost_stats_thread *)(base + l->dthreads);
+    pyhost_st_athreads = (pyhost_stats_thread *)(base + l->athreads);
+    pyhost_st_samples = (pyhost_stats_sample *)(base + l->samples);
+    pyhost_st_sample_requests = (apr_uint64_t *)(base + l->sreq);
+    pyhost_st_sample_busy = (apr_uint32_t *)(base + l->sbusy);
+}
+
+static int mpm_limit(int query)
+{
+    int v = 0;
+    return ap_mpm_query(query, &v) == APR_SUCCESS && v > 0 ? v : 1;
+}
+
+/* Whether the record at base was made for the same groups, processes and threads. */
+static int same_shape(const pyhost_stats *old, const layout *l, int nathreads)
+{
+    const pyhost_stats_group *og = (const pyhost_stats_group *)((const char *)old + l->groups);
+    int i;
+    if (old->size != l->size || old->ngroups != 1 + pyhost_g.groups->nelts ||
+        old->nathreads != nathreads) {
+        return 0;
+    }
+    for (i = 0; i < pyhost_g.groups->nelts; i++) {
+        const pyhost_group *g = APR_ARRAY_IDX(pyhost_g.groups, i, pyhost_group *);
+        if (strcmp(og[i + 1].name, g->name) || og[i + 1].processes != g->processes ||
+            og[i + 1].threads != g->threads) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* A new record's groups take the counters of the old one's groups of the same name. */
+static void carry_over(const pyhost_stats *old)
+{
+    const pyhost_stats_group *og;
+    int i, j;
+    layout ol;
+    lay_out(&ol, old->ngroups, old->nprocs, old->ndthreads, old->nathreads);
+    og = (const pyhost_stats_group *)((const char *)old + ol.groups);
+    for (i = 0; i < pyhost_st->ngroups; i++) {
+        pyhost_stats_group *g = &pyhost_st_groups[i];
+        for (j = 0; j < old->ngroups; j++) {
+            if (og[j].daemon == g->daemon && !strcmp(og[j].name, g->name)) {
+                memcpy(g->status, og[j].status, sizeof(g->status));
+                memcpy(g->hist, og[j].hist, sizeof(g->hist));
+                g->gil_wait_us = og[j].gil_wait_us;
+                g->gil_waits = og[j].gil_waits;
+                memcpy(g->restarts, og[j].restarts, sizeof(g->restarts));
+            }
+        }
+    }
+    memcpy(pyhost_st->restart_ring, old->restart_ring, sizeof(old->restart_ring));
+    pyhost_st->restart_next = old->restart_next;
+    pyhost_st->created = old->created;
+}
+
+/* Fills the groups' and processes' fixed fields, and clears what described the processes and
+ * threads of the previous generation. */
+static void describe(void)
+{
+    int i, n, slot = 0, thread = 0;
+    pyhost_stats_group *e = &pyhost_st_groups[0];
+    e->name[0] = '\0';
+    e->daemon = 0;
+    for (i = 0; i < pyhost_g.groups->nelts; i++) {
+        const pyhost_group *g = APR_ARRAY_IDX(pyhost_g.groups, i, pyhost_group *);
+        pyhost_stats_group *sg = &pyhost_st_groups[i + 1];
+        apr_cpystrn(sg->name, g->name, sizeof(sg->name));
+        sg->daemon = 1;
+        sg->processes = g->processes;
+        sg->threads = g->threads;
+        sg->first_proc = slot;
+        for (n = 0; n < g->processes; n++, slot++) {
+            pyhost_stats_proc *p = &pyhost_st_procs[slot];
+            p->pid = 0;
+            p->state = PYHOST_PS_NONE;
+            p->started = 0;
+            p->requests = 0;
+            p->stop_reason = -1;
+            p->first_thread = thread;
+            thread += g->threads;
+        }
+    }
+    memset(pyhost_st_dthreads, 0, sizeof(pyhost_stats_thread) * (apr_size_t)pyhost_st->ndthreads);
+    memset(pyhost_st_athreads, 0, sizeof(pyhost_stats_thread) * (apr_size_t)pyhost_st->nathreads);
+}
+
+int pyhost_stats_create(server_rec *s)
+{
+    static const char *const key = "mod_pyhost.stats";
+    retained *kept = ap_retained_data_get(key);
+    int i, nprocs = 0, ndthreads = 0, thread_limit = mpm_limit(AP_MPMQ_HARD_LIMIT_THREADS);
+    int nathreads = mpm_limit(AP_MPMQ_HARD_LIMIT_DAEMONS) * thread_limit;
+    layout l;
+    void *base;
+
+    for (i = 0; i < pyhost_g.groups->nelts; i++) {
+        const pyhost_group *g = APR_ARRAY_IDX(pyhost_g.groups, i, pyhost_group *);
+        nprocs += g->processes;
+        ndthreads += g->processes * g->threads;
+    }
+    lay_out(&l, 1 + pyhost_g.groups->nelts, nprocs, ndthreads, nathreads);
+    if (!kept) {
+        kept = ap_retained_data_create(key, sizeof(*kept));
+    }
+    if (kept->base && same_shape(kept->base, &l, nathreads)) {
+        point_at(kept->base, &l);
+        describe();
+    }
+    else {
+        base = mmap(NULL, l.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (base == MAP_FAILED) {
+            ap_log_error(APLOG_MARK, APLOG_ERR, errno, s,
+                         "cannot map %lu bytes of shared memory for the metrics; the "
+                         "pyhost-metrics and pyhost-status handlers will have nothing to show",
+                         (unsigned long)l.size);
+            pyhost_st = NULL;
+            return OK;
+        }
+        memset(base, 0, l.size);
+        point_at(base, &l);
+        pyhost_st->size = l.size;
+        pyhost_st->ngroups = 1 + pyhost_g.groups->nelts;
+        pyhost_st->nprocs = nprocs;
+        pyhost_st->ndthreads = ndthreads;
+        pyhost_st->nathreads = nathreads;
+        pyhost_st->created = apr_time_now();
+        for (i = 0; i < nprocs; i++) {
+            pyhost_st_procs[i].last_reason = -1;
+        }
+        describe();
+        if (kept->base) {
+            carry_over(kept->base);
+            munmap(kept->base, kept->size); /* the old generation's children keep theirs */
+        }
+        kept->base = base;
+        kept->size = l.size;
+    }
+    pyhost_st->thread_limit = thread_limit;
+    pyhost_st->recording = !turned_off;
+    turned_off = 0;
+    return OK;
+}
+
+/* ---- writing ----------------------------------------------------------------------------- */
+
+static int bucket_of(apr_int64_t us)
+{
+    int i;
+    for (i = 0; i < PYHOST_STATS_BUCKETS - 1 && us > pyhost_stats_bounds[i]; i++) {
+    }
+    return i;
+}
+
+static void hist_add(pyhost_hist *h, apr_int64_t us)
+{
+    if (us < 0) {
+        us = 0;
+    }
+    ADD(h->count, 1);
+    ADD(h->sum_us, (apr_uint64_t)us);
+    ADD(h->bucket[bucket_of(us)], 1);
+}
+
+/* The request's fields of thread record t, written by its own thread. */
+static void thread_set(pyhost_stats_thread *t, pid_t pid, apr_time_t started, const char *what)
+{
+    ADD(t->seq, 1);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    if (t->pid != pid) {
+        t->pid = pid;
+        t->requests = 0;
+    }
+    t->started = started;
+    if (what) {
+        apr_cpystrn(t->what, what, sizeof(t->what));
+    }
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    ADD(t->seq, 1);
+}
+
+static pyhost_stats_thread *athread_of(request_rec *r)
+{
+    long id = r->connection->id;
+    return id >= 0 && id < pyhost_st->nathreads ? &pyhost_st_athreads[id] : NULL;
+}
+
+void pyhost_stats_request_begin(request_rec *r, const pyhost_group *g)
+{
+    static pid_t me;
+    pyhost_stats_thread *t;
+    char what[sizeof(t->what)];
+    if (g || !pyhost_stats_recording() || !(t = athread_of(r))) {
+        return; /* a daemon's thread shows a daemon group's request */
+    }
+    if (!me) {
+        me = getpid();
+    }
+    apr_snprintf(what, sizeof(what), "%s %s", r->method, r->unparsed_uri);
+    thread_set(t, me, r->request_time, what);
+}
+
+void pyhost_stats_request_end(request_rec *r, const pyhost_group *g, int rv)
+{
+    apr_time_t now;
+    pyhost_stats_group *sg;
+    pyhost_stats_thread *t;
+    int status = rv == OK || rv == DONE ? r->status : rv;
+    if (!pyhost_stats_recording()) {
+        return;
+    }
+    now = apr_time_now();
+    sg = &pyhost_st_groups[g ? g->index + 1 : 0];
+    ADD(sg->status[status >= 100 && status < 600 ? status / 100 : 0], 1);
+    hist_add(&sg->hist[PYHOST_HIST_DURATION], now - r->request_time);
+    if (!g && (t = athread_of(r))) {
+        __atomic_store_n(&t->started, 0, __ATOMIC_RELEASE);
+        ADD(t->requests, 1);
+    }
+    pyhost_stats_tick(now);
+}
+
+void pyhost_stats_connect(const pyhost_group *g, apr_interval_time_t took)
+{
+    if (pyhost_stats_recording()) {
+        hist_add(&pyhost_st_groups[g->index + 1].hist[PYHOST_HIST_CONNECT], took);
+    }
+}
+
+void pyhost_stats_embedded_gil(apr_interval_time_t gil_wait, int gil_waits)
+{
+    if (pyhost_stats_recording() && gil_waits) {
+        ADD(pyhost_st_groups[0].gil_wait_us, (apr_uint64_t)gil_wait);
+        ADD(pyhost_st_groups[0].gil_waits, (apr_uint64_t)gil_waits);
+    }
+}
+
+/* ---- daemon processes, from Apache's parent ---------------------------------------------- */
+
+static int group_of_slot(int slot)
+{
+    int i;
+    for (i = 1; i < pyhost_st->ngroups; i++) {
+        const pyhost_stats_group *g = &pyhost_st_groups[i];
+        if (slot >= g->first_proc && slot < g->first_proc + g->processes) {
+            return i;
+        }
+    }
+    return 0;
+}
+
+static void begin_proc(pyhost_stats_proc *p, pid_t pid)
+{
+    p->requests = 0;
+    p->started = apr_time_now();
+    p->stop_reason = -1;
+    p->stop_detail[0] = '\0';
+    p->state = PYHOST_PS_STARTING;
+    __atomic_store_n(&p->pid, pid, __ATOMIC_RELEASE);
+}
+
+void pyhost_stats_spawned(int slot, pid_t pid)
+{
+    pyhost_stats_proc *p;
+    if (!pyhost_st || slot < 0 || slot >= pyhost_st->nprocs) {
+        return;
+    }
+    p = &pyhost_st_procs[slot];
+    if (__atomic_load_n(&p->pid, __ATOMIC_ACQUIRE) != pid) {
+        begin_proc(p, pid); /* unless the process was quicker (pyhost_stats_daemon_init) */
+    }
+}
+
+void pyhost_stats_ended(int slot, int stopping, const char *how)
+{
+    pyhost_stats_proc *p;
+    pyhost_stats_group *g;
+    pyhost_stats_restart *e;
+    int reason, i;
+    if (!pyhost_st || slot < 0 || slot >= pyhost_st->nprocs || !pyhost_st_procs[slot].pid) {
+        return;
+    }
+    p = &pyhost_st_procs[slot];
+    g = &pyhost_st_groups[group_of_slot(slot)];
+    reason = stopping ? PYHOST_RS_RELOAD : p->stop_reason >= 0 ? p->stop_reason : PYHOST_RS_CRASH;
+    ADD(g->restarts[reason], 1);
+    p->last_reason = reason;
+    if (reason == p->stop_reason && p->stop_detail[0]) {
+        apr_snprintf(p->last_detail, sizeof(p->last_detail), "%s; %s", p->stop_detail, how);
+    }
+    else {
+        apr_cpystrn(p->last_detail, how, sizeof(p->last_detail));
+    }
+    e = &pyhost_st->restart_ring[pyhost_st->restart_next % PYHOST_STATS_RESTARTS];
+    e->when = apr_time_now();
+    e->pid = p->pid;
+    e->reason = reason;
+    apr_cpystrn(e->group, g->name, sizeof(e->group));
+    apr_cpystrn(e->detail, p->last_detail, sizeof(e->detail));
+    ADD(pyhost_st->restart_next, 1);
+    /* a process that died in a request leaves its thread records busy */
+    for (i = 0; i < g->threads; i++) {
+        __atomic_store_n(&pyhost_st_dthreads[p->first_thread + i].started, 0, __ATOMIC_RELAXED);
+    }
+    p->state = PYHOST_PS_NONE;
+    __atomic_store_n(&p->pid, 0, __ATOMIC_RELEASE);
+}
+
+void pyhost_stats_reloaded(void)
+{
+    int i;
+    for (i = 0; pyhost_st && i < pyhost_st->nprocs; i++) {
+        pyhost_stats_ended(i, 1, "Apache restarted or stopped");
+    }
+}
+
+/* ---- daemon processes, from themselves --------------------------------------------------- */
+
+static pyhost_stats_proc *my_proc(void)
+{
+    if (!pyhost_st || my_slot < 0 || my_slot >= pyhost_st->nprocs) {
+        return NULL;
+    }
+    return &pyhost_st_procs[my_slot];
+}
+
+void pyhost_stats_daemon_init(const pyhost_group *g, int process)
+{
+    my_slot = g->slot_base + process;
+    my_group = g->index + 1;
+    my_pid = getpid();
+    if (my_proc()) {
+        begin_proc(my_proc(), my_pid);
+    }
+}
+
+void pyhost_stats_daemon_ready(void)
+{
+    pyhost_stats_proc *p = my_proc();
+    if (p && p->state == PYHOST_PS_STARTING) {
+        __atomic_store_n(&p->state, PYHOST_PS_READY, __ATOMIC_RELEASE);
+    }
+}
+
+void pyhost_stats_daemon_stopping(const char *code, const char *why)
+{
+    pyhost_stats_proc *p = my_proc();
+    apr_size_t i;
+    if (!p) {
+        return;
+    }
+    for (i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
+        if (!strcmp(codes[i].code, code)) {
+            p->stop_reason = codes[i].reason;
+        }
+    }
+    apr_cpystrn(p->stop_detail, why, sizeof(p->stop_detail));
+    __atomic_store_n(&p->state, PYHOST_PS_STOPPING, __ATOMIC_RELEASE);
+}
+
+static pyhost_stats_thread *dthread_of(int thread)
+{
+    pyhost_stats_proc *p = my_proc();
+    if (!p || thread < 1 || thread > pyhost_st_groups[my_group].threads) {
+        return NULL;
+    }
+    return &pyhost_st_dthreads[p->first_thread + thread - 1];
+}
+
+void pyhost_stats_daemon_begin(int thread, const char *what, double queue_start,
+                               double daemon_start)
+{
+    pyhost_stats_thread *t;
+    if (!pyhost_stats_recording() || !(t = dthread_of(thread))) {
+        return;
+    }
+    thread_set(t, my_pid, apr_time_now(), what);
+    hist_add(&pyhost_st_groups[my_group].hist[PYHOST_HIST_QUEUE],
+             (apr_int64_t)((daemon_start - queue_start) * APR_USEC_PER_SEC));
+}
+
+void pyhost_stats_daemon_end(int thread, apr_interval_time_t gil_wait, int gil_waits)
+{
+    pyhost_stats_thread *t;
+    pyhost_stats_group *g;
+    if (!pyhost_stats_recording() || !(t = dthread_of(thread))) {
+        return;
+    }
+    g = &pyhost_st_groups[my_group];
+    __atomic_store_n(&t->started, 0, __ATOMIC_RELEASE);
+    ADD(t->requests, 1);
+    ADD(pyhost_st_procs[my_slot].requests, 1);
+    if (gil_waits) {
+        ADD(g->gil_wait_us, (apr_uint64_t)gil_wait);
+        ADD(g->gil_waits, (apr_uint64_t)gil_waits);
+    }
+}
+
+/* ---- reading ----------------------------------------------------------------------------- */
+
+int pyhost_stats_athread_live(int i)
+{
+    const pyhost_stats_thread *t = &pyhost_st_athreads[i];
+    int slot = i / (pyhost_st->thread_limit > 0 ? pyhost_st->thread_limit : 1);
+    pid_t pid = __atomic_load_n(&t->pid, __ATOMIC_RELAXED);
+    return pid && ap_scoreboard_image && slot < mpm_limit(AP_MPMQ_HARD_LIMIT_DAEMONS) &&
+           ap_scoreboard_image->parent[slot].pid == pid;
+}
+
+int pyhost_stats_busy(int group)
+{
+    const pyhost_stats_group *g;
+    int busy = 0, i, j;
+    if (!pyhost_st || group < 0 || group >= pyhost_st->ngroups) {
+        return 0;
+    }
+    g = &pyhost_st_groups[group];
+    if (!g->daemon) {
+        for (i = 0; i < pyhost_st->nathreads; i++) {
+            if (__atomic_load_n(&pyhost_st_athreads[i].started, __ATOMIC_RELAXED) &&
+                pyhost_stats_athread_live(i)) {
+                busy++;
+            }
+        }
+        return busy;
+    }
+    for (i = g->first_proc; i < g->first_proc + g->processes; i++) {
+        const pyhost_stats_proc *p = &pyhost_st_procs[i];
+        if (!__atomic_load_n(&p->pid, __ATOMIC_RELAXED)) {
+            continue;
+        }
+        for (j = 0; j < g->threads; j++) {
+            busy += __atomic_load_n(&pyhost_st_dthreads[p->first_thread + j].started,
+                                    __ATOMIC_RELAXED) != 0;
+        }
+    }
+    return busy;
+}
+
+void pyhost_stats_tick(apr_time_t now)
+{
+    apr_int64_t second = (apr_int64_t)apr_time_sec(now), last;
+    pyhost_stats_sample *s;
+    apr_uint32_t at;
+    int g, b, c;
+    if (!pyhost_st) {
+        return;
+    }
+    last = __atomic_load_n(&pyhost_st->sampled, __ATOMIC_RELAXED);
+    if (second <= last || !__atomic_compare_exchange_n(&pyhost_st->sampled, &last, second, 0,
+                                                       __ATOMIC_ACQ_REL, __ATOMIC_RELAXED)) {
+        return;
+    }
+    at = pyhost_st->sample_next % PYHOST_STATS_HISTORY;
+    s = &pyhost_st_samples[at];
+    ADD(s->seq, 1);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    s->second = second;
+    memset(s->duration, 0, sizeof(s->duration));
+    for (g = 0; g < pyhost_st->ngroups; g++) {
+        const pyhost_stats_group *sg = &pyhost_st_groups[g];
+        apr_uint64_t requests = 0;
+        for (b = 0; b < PYHOST_STATS_BUCKETS; b++) {
+            s->duration[b] +=
+                __atomic_load_n(&sg->hist[PYHOST_HIST_DURATION].bucket[b], __ATOMIC_RELAXED);
+        }
+        for (c = 0; c < 6; c++) {
+            requests += __atomic_load_n(&sg->status[c], __ATOMIC_RELAXED);
+        }
+        pyhost_st_sample_requests[at * (apr_size_t)pyhost_st->ngroups + (apr_size_t)g] = requests;
+        pyhost_st_sample_busy[at * (apr_size_t)pyhost_st->ngroups + (apr_size_t)g] =
+            (apr_uint32_t)pyhost_stats_busy(g);
+    }
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    ADD(s->seq, 1);
+    ADD(pyhost_st->sample_next, 1);
+}

@@ -1,0 +1,353 @@
+"""Seeing a running server: the pyhost-metrics (Prometheus), pyhost-status and pyhost-health
+handlers, read from the shared record that Apache's children and the daemons write."""
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from harness import group_pids, make_out
+
+APP = """
+import time
+
+def application(environ, start_response):
+    path = environ.get('PATH_INFO', '')
+    if path == '/missing':
+        start_response('404 Not Found', [('Content-Type', 'text/plain')])
+        return [b'no']
+    if path.startswith('/sleep/'):
+        time.sleep(float(path[7:]))
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [b'hello']
+"""
+
+HANDLERS = """
+<Location /metrics>
+    SetHandler pyhost-metrics
+</Location>
+<Location /status>
+    SetHandler pyhost-status
+</Location>
+<Location /health>
+    SetHandler pyhost-health
+</Location>
+"""
+
+CONFIG = """
+WSGISocketPrefix @ROOT@/wsgi
+WSGIDaemonProcess app processes=2 threads=4 display-name=%{GROUP}
+WSGIScriptAlias /app @ROOT@/app.wsgi process-group=app application-group=%{GLOBAL}
+WSGIScriptAlias /emb @ROOT@/app.wsgi application-group=%{GLOBAL}
+""" + HANDLERS
+
+SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse(text):
+    """[(name, {label: value}, float)] of a Prometheus text exposition."""
+    out = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = SAMPLE.match(line)
+        assert m, "not a sample line: %r" % line
+        out.append((m.group(1), dict(LABEL.findall(m.group(2) or "")), float(m.group(3))))
+    return out
+
+
+def value(samples, name, **labels):
+    """The sum of the samples of name whose labels include labels."""
+    found = [v for n, l, v in samples
+             if n == name and all(l.get(k) == w for k, w in labels.items())]
+    assert found, "no sample %s%r" % (name, labels)
+    return sum(found)
+
+
+def start(apache, config=CONFIG, **kw):
+    a = apache(config, start=False, **kw)
+    a.write("app.wsgi", APP)
+    a.start()
+    wait_ready(a)
+    return a
+
+
+def wait_ready(a, timeout=15):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = a.get("/health")
+        if r.status == 200:
+            return r
+        time.sleep(0.1)
+    raise AssertionError("not healthy: %s" % a.get("/health").text)
+
+
+def metrics(a):
+    r = a.get("/metrics")
+    assert r.status == 200, r
+    assert r.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8"
+    return r.text
+
+
+def promtool_check(text):
+    p = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True,
+                       text=True, timeout=60)
+    assert p.returncode == 0, p.stdout + p.stderr
+    return p
+
+
+# ---- pyhost-metrics ------------------------------------------------------------------------
+
+def test_metrics_count_requests_by_group_and_status_and_pass_promtool(apache):
+    a = start(apache)
+    for _ in range(12):
+        assert a.get("/app/").status == 200
+    for _ in range(5):
+        assert a.get("/emb/").status == 200
+    assert a.get("/app/missing").status == 404
+    assert a.get("/emb/missing").status == 404
+    text = metrics(a)
+    promtool_check(text)
+    s = parse(text)
+    assert value(s, "pyhost_requests_total", mode="daemon", group="app", code="2xx") == 12
+    assert value(s, "pyhost_requests_total", mode="daemon", group="app", code="4xx") == 1
+    assert value(s, "pyhost_requests_total", mode="embedded", group="", code="2xx") == 5
+    assert value(s, "pyhost_requests_total", mode="embedded", group="", code="4xx") == 1
+    assert value(s, "pyhost_requests_total", code="5xx") == 0
+    # the histograms: count, and the +Inf bucket, are the requests
+    assert value(s, "pyhost_request_duration_seconds_count", group="app") == 13
+    assert value(s, "pyhost_request_duration_seconds_bucket", group="app", le="+Inf") == 13
+    assert value(s, "pyhost_request_duration_seconds_count", mode="embedded") == 6
+    assert value(s, "pyhost_queue_seconds_count", group="app") == 13
+    # each Apache thread connects once per group and then reuses its connection
+    assert 1 <= value(s, "pyhost_daemon_connect_seconds_count", group="app") <= 13
+    # the processes: the real pids, their memory and CPU
+    pids = group_pids(a, "app")
+    assert len(pids) == 2
+    assert sorted(v for n, l, v in s
+                  if n == "pyhost_process_id" and l["group"] == "app") == pids
+    assert value(s, "pyhost_processes", group="app") == 2
+    assert value(s, "pyhost_process_requests_total", group="app") == 13
+    for n, l, v in s:
+        if n == "pyhost_process_resident_memory_bytes":
+            assert v > 1 << 20
+    assert value(s, "pyhost_threads", group="app", state="busy") == 0
+    assert value(s, "pyhost_threads", group="app", state="idle") == 8
+    assert value(s, "pyhost_restarts_total", group="app") == 0
+
+
+def test_the_handlers_exist_only_where_a_location_maps_them(apache):
+    a = start(apache, CONFIG.replace(HANDLERS, """
+<Location /health>
+    SetHandler pyhost-health
+</Location>
+<Location /metrics>
+    SetHandler pyhost-metrics
+    Require all denied
+</Location>
+"""))
+    assert a.get("/status").status == 404
+    assert a.get("/status?json").status == 404
+    assert a.get("/metrics").status == 403  # Apache's access control applies
+    assert a.get("/health", method="POST", body=b"x").status == 405
+
+
+def test_restarts_are_counted_by_reason_and_counters_survive_them(apache):
+    a = start(apache, CONFIG.replace("threads=4", "threads=4 maximum-requests=5"))
+    for _ in range(10):
+        assert a.get("/app/").status == 200
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        s = parse(metrics(a))
+        if value(s, "pyhost_restarts_total", group="app", reason="maximum-requests") == 2:
+            break
+        time.sleep(0.1)
+    assert value(s, "pyhost_restarts_total", group="app", reason="maximum-requests") == 2
+    old = group_pids(a, "app")
+    os.kill(old[0], signal.SIGKILL)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        s = parse(metrics(a))
+        if value(s, "pyhost_restarts_total", group="app", reason="crash") == 1:
+            break
+        time.sleep(0.1)
+    assert value(s, "pyhost_restarts_total", group="app", reason="crash") == 1
+    assert value(s, "pyhost_restarts_total", group="app") == 3
+    assert value(s, "pyhost_requests_total", group="app", code="2xx") == 10
+    st = json.loads(a.get("/status?json").text)
+    reasons = [e["reason"] for e in st["restarts"]]
+    assert reasons[0] == "crash" and sorted(reasons[1:]) == ["maximum-requests"] * 2
+    assert "killed by signal 9" in st["restarts"][0]["detail"]
+    assert st["restarts"][0]["pid"] == old[0]
+    # a graceful restart (reload) keeps the counters and counts each daemon it replaced
+    a.mark_log()
+    a.graceful()
+    assert a.wait_log(r"resuming normal operations", timeout=15)
+    wait_ready(a)
+    s = parse(metrics(a))
+    assert value(s, "pyhost_restarts_total", group="app", reason="reload") == 2
+    assert value(s, "pyhost_requests_total", group="app", code="2xx") == 10
+
+
+def test_shared_metrics_off_keeps_no_request_numbers(apache):
+    a = start(apache, "WSGISharedMetrics Off\n" + CONFIG)
+    for _ in range(3):
+        assert a.get("/app/").status == 200
+        assert a.get("/emb/").status == 200
+    s = parse(metrics(a))
+    assert value(s, "pyhost_requests_total") == 0
+    assert value(s, "pyhost_processes", group="app") == 2  # processes are still shown
+    rc, out = apache("WSGISharedMetrics Maybe", start=False).configtest()
+    assert rc != 0 and "WSGISharedMetrics" in out
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def prometheus_query(port, query):
+    import urllib.parse
+    import urllib.request
+    url = "http://127.0.0.1:%d/api/v1/query?%s" % (port, urllib.parse.urlencode({"query": query}))
+    with urllib.request.urlopen(url, timeout=5) as f:
+        body = json.load(f)
+    assert body["status"] == "success", body
+    return [float(r["value"][1]) for r in body["data"]["result"]]
+
+
+def test_a_real_prometheus_scrapes_the_request_count_and_rate(apache, tmp_path):
+    a = start(apache)
+    port = free_port()
+    conf = tmp_path / "prometheus.yml"
+    conf.write_text("""
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: pyhost
+    metrics_path: /metrics
+    static_configs:
+      - targets: ['127.0.0.1:%d']
+""" % a.port)
+    log = open(tmp_path / "prometheus.log", "wb")
+    prom = subprocess.Popen(
+        ["/usr/bin/prometheus", "--config.file=%s" % conf,
+         "--storage.tsdb.path=%s" % (tmp_path / "data"),
+         "--web.listen-address=127.0.0.1:%d" % port], stdout=log, stderr=subprocess.STDOUT,
+        start_new_session=True)
+    try:
+        def query(q, want, timeout=30):
+            deadline = time.time() + timeout
+            got = None
+            while time.time() < deadline:
+                try:
+                    got = prometheus_query(port, q)
+                    if want(got):
+                        return got
+                except OSError:
+                    pass
+                time.sleep(0.5)
+            raise AssertionError("%s: %r (log: %s)" % (q, got,
+                                 open(tmp_path / "prometheus.log").read()[-2000:]))
+
+        query('up{job="pyhost"}', lambda v: v == [1.0])
+        sent = 0
+        t0 = time.time()
+        while time.time() - t0 < 4 and sent < 2000:  # a steady stream for a few scrapes
+            assert a.get("/app/").status == 200
+            sent += 1
+            time.sleep(0.01)
+        total = 'sum(pyhost_requests_total{mode="daemon",group="app"})'
+        assert query(total, lambda v: v == [float(sent)]) == [float(sent)]
+        # the rate over the window holding the whole stream: what was sent, per second
+        rate = query('sum(increase(pyhost_requests_total{group="app"}[1m]))',
+                     lambda v: bool(v) and v[0] > 0)
+        assert sent * 0.5 <= rate[0] <= sent * 1.5
+        rate = query('sum(rate(pyhost_requests_total{group="app"}[10s]))',
+                     lambda v: bool(v) and v[0] > 0)
+        assert rate[0] > 0
+        h = query('histogram_quantile(0.5, sum by (le) '
+                  '(pyhost_request_duration_seconds_bucket{group="app"}))',
+                  lambda v: bool(v) and v[0] > 0)
+        assert h[0] < 1.0
+    finally:
+        os.killpg(prom.pid, signal.SIGTERM)
+        prom.wait(20)
+        log.close()
+
+
+# ---- pyhost-health -------------------------------------------------------------------------
+
+def test_health_is_503_with_the_reason_while_a_group_has_no_process_taking_requests(apache):
+    a = apache("""
+WSGISocketPrefix @ROOT@/wsgi
+WSGIDaemonProcess slow processes=1 threads=2 display-name=%{GROUP}
+WSGIImportScript @ROOT@/slow_start.py process-group=slow application-group=%{GLOBAL}
+WSGIScriptAlias /app @ROOT@/app.wsgi process-group=slow application-group=%{GLOBAL}
+""" + HANDLERS, start=False)
+    a.write("app.wsgi", APP)
+    a.write("slow_start.py", "import time\ntime.sleep(2)\n")
+    a.start()
+    r = a.get("/health")
+    assert r.status == 503
+    assert re.match(r"unavailable: daemon group 'slow' takes no requests: process \d+ is "
+                    r"starting\n$", r.text), r.text
+    assert r.header("Cache-Control") == "no-store"
+    r = wait_ready(a)
+    assert r.text == "OK: 1 daemon group(s) taking requests\n"
+    # a recycle: no process until the replacement has loaded its scripts
+    pid = group_pids(a, "slow")[0]
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.time() + 5
+    while time.time() < deadline and a.get("/health").status == 200:
+        time.sleep(0.02)
+    r = a.get("/health")
+    assert r.status == 503, r.text
+    assert "daemon group 'slow' takes no requests" in r.text
+    wait_ready(a)
+    assert group_pids(a, "slow") != [pid]
+
+
+def test_health_names_a_group_that_could_not_start(apache):
+    a = apache("""
+WSGISocketPrefix @ROOT@/no/such/dir/wsgi
+WSGIDaemonProcess broken threads=1
+WSGIScriptAlias /app @ROOT@/app.wsgi process-group=broken
+""" + HANDLERS, start=False)
+    a.write("app.wsgi", APP)
+    a.start()
+    r = a.get("/health")
+    assert r.status == 503
+    assert r.text.startswith("unavailable: daemon group 'broken' takes no requests: it was not "
+                             "started: its socket '")
+
+
+def test_health_is_503_from_the_moment_a_graceful_stop_begins(apache):
+    a = start(apache)
+    assert a.get("/health").status == 200
+    # a load balancer's check that reached Apache before the stop and completes after it
+    check = socket.create_connection(("127.0.0.1", a.port), timeout=20)
+    check.sendall(b"GET /health HTTP/1.1\r\nHost: localhost\r\n")
+    time.sleep(0.3)
+    a.mark_log()
+    a.signal(signal.SIGWINCH)  # apachectl graceful-stop
+    assert a.wait_log(r"caught SIGWINCH, shutting down gracefully", timeout=10)
+    check.sendall(b"Connection: close\r\n\r\n")
+    data = b""
+    while True:
+        b = check.recv(65536)
+        if not b:
+            break
+        data += b
+    check.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503 "), data
+    assert body == b"unavailable: Apache is stopping (graceful stop)\n"

@@ -14,10 +14,16 @@ import pytest
 from harness import group_pids, make_out
 
 APP = """
+import os
 import time
 
 def application(environ, start_response):
     path = environ.get('PATH_INFO', '')
+    if path.startswith('/wait/'):  # until the test says so, 60 seconds at most
+        flag = os.path.join(os.path.dirname(__file__), 'out', 'go')
+        t0 = time.time()
+        while not os.path.exists(flag) and time.time() - t0 < 60:
+            time.sleep(0.05)
     if path == '/missing':
         start_response('404 Not Found', [('Content-Type', 'text/plain')])
         return [b'no']
@@ -351,3 +357,150 @@ def test_health_is_503_from_the_moment_a_graceful_stop_begins(apache):
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 503 "), data
     assert body == b"unavailable: Apache is stopping (graceful stop)\n"
+
+
+# ---- pyhost-status -------------------------------------------------------------------------
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ARTIFACTS = os.path.join(REPO, "build", "artifacts")
+
+
+def chromium(url, *args, timeout=120):
+    """Debian's Chromium, headless, with a fresh profile; returns its stdout."""
+    import tempfile
+    profile = tempfile.mkdtemp(prefix="pyhost-chromium-")
+    try:
+        p = subprocess.run(
+            ["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--user-data-dir=" + profile, "--virtual-time-budget=3000",
+             "--window-size=1280,1500"] + list(args) + [url],
+            capture_output=True, text=True, timeout=timeout)
+        assert p.returncode == 0, p.stderr[-3000:]
+        return p.stdout
+    finally:
+        subprocess.run(["rm", "-rf", profile])
+
+
+class Dom:
+    """What the test reads of the rendered page: the plots' points, the tables' cells."""
+
+    def __init__(self, html):
+        from html.parser import HTMLParser
+        self.svgs, self.polylines, self.tables, self.body = {}, [], {}, {}
+        dom = self
+
+        class P(HTMLParser):
+            table = row = cell = None
+
+            def handle_starttag(self, tag, attrs):
+                a = dict(attrs)
+                if tag == "svg":
+                    dom.svgs[a.get("id")] = a
+                elif tag == "polyline":
+                    dom.polylines.append(a)
+                elif tag == "body":
+                    dom.body = a
+                elif tag == "table":
+                    self.table = dom.tables.setdefault(a.get("id"), [])
+                elif tag == "tr" and self.table is not None:
+                    self.row = []
+                elif tag in ("td", "th") and self.row is not None:
+                    self.cell = []
+
+            def handle_endtag(self, tag):
+                if tag in ("td", "th") and self.cell is not None:
+                    self.row.append("".join(self.cell).strip())
+                    self.cell = None
+                elif tag == "tr" and self.row is not None:
+                    self.table.append(self.row)
+                    self.row = None
+                elif tag == "table":
+                    self.table = None
+
+            def handle_data(self, data):
+                if self.cell is not None:
+                    self.cell.append(data)
+
+        P().feed(html)
+
+    def rows(self, table):
+        """The body rows of a table as dicts by header."""
+        head, *rows = self.tables[table]
+        return [dict(zip(head, r)) for r in rows]
+
+
+def test_status_page_draws_live_plots_and_real_processes_in_chromium(apache):
+    a = start(apache)
+    make_out(a)
+    stop = threading.Event()
+    counts = []
+
+    def load():
+        n = 0
+        t0 = time.time()
+        while not stop.is_set() and time.time() - t0 < 60:
+            assert a.get("/app/").status == 200
+            assert a.get("/emb/").status == 200
+            n += 2
+        counts.append(n)
+
+    def slow(path):
+        assert a.get(path).status == 200
+
+    threads = [threading.Thread(target=load) for _ in range(2)]
+    threads += [threading.Thread(target=slow, args=(p,)) for p in ("/app/wait/1", "/emb/wait/1")]
+    for t in threads:
+        t.start()
+    try:
+        time.sleep(4)  # a few seconds of history under load
+        dom = Dom(chromium(a.url("/status"), "--dump-dom"))
+        os.makedirs(ARTIFACTS, exist_ok=True)
+        shot = os.path.join(ARTIFACTS, "status-page.png")
+        if os.path.exists(shot):
+            os.unlink(shot)
+        chromium(a.url("/status"), "--screenshot=" + shot)
+    finally:
+        stop.set()
+        a.write("out/go", "")
+        for t in threads:
+            t.join()
+    assert dom.body.get("data-rendered"), "the page's script did not render"
+    # each plot drew lines through points of the last seconds
+    for plot in ("plot-rate", "plot-latency", "plot-busy"):
+        assert int(dom.svgs[plot]["data-points"]) >= 3, dom.svgs[plot]
+    rate = [p for p in dom.polylines if p.get("data-series") == "all"][0]
+    assert len(rate["points"].split()) >= 3
+    ys = [float(pt.split(",")[1]) for pt in rate["points"].split()]
+    assert min(ys) < 170 - 34 - 1  # some point above the axis: requests were counted
+    # the processes table holds the real pids
+    procs = dom.rows("processes")
+    assert sorted(int(r["pid"]) for r in procs if r["group"] == "app") == group_pids(a, "app")
+    children = [int(r["pid"]) for r in procs if r["group"] == "(embedded)"]
+    assert children and set(children) <= set(a.session_pids())
+    assert all(r["state"] == "ready" for r in procs)
+    # the two slow requests are in flight, each with its thread
+    inflight = {r["request"].split(" (")[0]: r for r in dom.rows("inflight")}
+    assert set(inflight) >= {"GET /app/wait/1", "GET /emb/wait/1"}, inflight
+    assert int(inflight["GET /app/wait/1"]["pid"]) in group_pids(a, "app")
+    assert float(inflight["GET /app/wait/1"]["elapsed s"]) >= 3
+    groups = {r["group"]: r for r in dom.rows("groups")}
+    assert set(groups) == {"(embedded)", "app"}
+    assert os.path.getsize(shot) > 10000
+    # ?json is the same data
+    d = json.loads(a.get("/status?json").text)
+    assert sum(g["requests"] for g in d["groups"]) >= sum(counts)
+    assert sorted(p["pid"] for p in d["processes"] if p["group"] == "app") == group_pids(a, "app")
+
+
+def test_status_page_is_self_contained(apache):
+    a = start(apache)
+    r = a.get("/status")
+    assert r.status == 200
+    assert r.header("Content-Type") == "text/html; charset=utf-8"
+    # no external assets: no src= or href= at all, no URL but the page's own ?json
+    assert not re.search(r'\b(src|href)=', r.text)
+    assert "http://" not in r.text.replace("http://www.w3.org/2000/svg", "")
+    assert "https://" not in r.text
+    data = re.search(r"var DATA = (\{.*?\});\n", r.text).group(1)
+    assert json.loads(data)["groups"][1]["name"] == "app"

@@ -79,7 +79,7 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
     ap_add_version_component(pconf, "mod_pyhost/" PYHOST_VERSION);
     ap_add_version_component(
         pconf, apr_psprintf(pconf, "Python/%d.%d", PY_MAJOR_VERSION, PY_MINOR_VERSION));
-    pyhost_stats_create(s);
+    pyhost_stats_create(pconf, s);
     return pyhost_daemons_start(pconf, s);
 }
 

@@ -155,9 +155,8 @@ static void add_inflight(apr_pool_t *p, view *v, int group, pid_t pid, int threa
 /* Apache's children: each live process of the scoreboard, its threads' requests. */
 static void read_apache(apr_pool_t *p, view *v)
 {
-    int server_limit = 0, i, j, tl = pyhost_st->thread_limit > 0 ? pyhost_st->thread_limit : 1;
-    ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &server_limit);
-    for (i = 0; ap_scoreboard_image && i < server_limit; i++) {
+    int i, j, tl = pyhost_sh.thread_limit;
+    for (i = 0; ap_scoreboard_image && i < pyhost_sh.server_limit; i++) {
         pid_t pid = ap_scoreboard_image->parent[i].pid;
         proc_view *pv;
         if (pid <= 0 || kill(pid, 0) < 0) {
@@ -173,7 +172,7 @@ static void read_apache(apr_pool_t *p, view *v)
         proc_stat(pid, &pv->cpu, &pv->rss, &pv->started);
         v->live[0]++;
         v->total[0] += v->threads_per_child;
-        for (j = 0; j < tl && (apr_size_t)i * tl + j < (apr_size_t)pyhost_st->nathreads; j++) {
+        for (j = 0; j < tl; j++) {
             pyhost_stats_thread t;
             if (!read_thread(&pyhost_st_athreads[i * tl + j], &t) || t.pid != pid) {
                 continue;
@@ -189,29 +188,32 @@ static void read_apache(apr_pool_t *p, view *v)
 static void read_daemons(apr_pool_t *p, view *v)
 {
     int gi, i, j;
-    for (gi = 1; gi < pyhost_st->ngroups; gi++) {
-        const pyhost_stats_group *g = &pyhost_st_groups[gi];
-        for (i = g->first_proc; i < g->first_proc + g->processes; i++) {
+    for (gi = 1; gi < pyhost_sh.ngroups; gi++) {
+        int first = pyhost_sh.first_proc[gi], threads = pyhost_sh.threads[gi];
+        for (i = first; i < first + pyhost_sh.procs[gi]; i++) {
             const pyhost_stats_proc *sp = &pyhost_st_procs[i];
             proc_view *pv = apr_array_push(v->procs);
             memset(pv, 0, sizeof(*pv));
             pv->group = gi;
-            pv->slot = i - g->first_proc;
+            pv->slot = i - first;
             pv->pid = __atomic_load_n(&sp->pid, __ATOMIC_ACQUIRE);
             pv->state = pv->pid ? __atomic_load_n(&sp->state, __ATOMIC_RELAXED) : PYHOST_PS_NONE;
+            if (pv->state < PYHOST_PS_NONE || pv->state > PYHOST_PS_STOPPING) {
+                pv->state = PYHOST_PS_NONE; /* the record is writable by daemons: checked */
+            }
             pv->started = sp->started;
             pv->requests = __atomic_load_n(&sp->requests, __ATOMIC_RELAXED);
-            pv->last_reason = sp->last_reason;
+            pv->last_reason = sp->last_reason < PYHOST_RS_COUNT ? sp->last_reason : -1;
             pv->last_detail = apr_pstrndup(p, sp->last_detail, sizeof(sp->last_detail));
             if (!pv->pid || !proc_stat(pv->pid, &pv->cpu, &pv->rss, NULL)) {
                 continue;
             }
             v->live[gi]++;
-            v->total[gi] += g->threads;
-            for (j = 0; j < g->threads; j++) {
+            v->total[gi] += threads;
+            for (j = 0; j < threads; j++) {
                 pyhost_stats_thread t;
-                if (read_thread(&pyhost_st_dthreads[sp->first_thread + j], &t) && t.started &&
-                    t.pid == pv->pid) {
+                if (read_thread(&pyhost_st_dthreads[pyhost_sh.first_thread[i] + j], &t) &&
+                    t.started && t.pid == pv->pid) {
                     add_inflight(p, v, gi, pv->pid, j + 1, &t);
                 }
             }
@@ -221,7 +223,7 @@ static void read_daemons(apr_pool_t *p, view *v)
 
 static void read_view(apr_pool_t *p, view *v)
 {
-    int gi, n = pyhost_st->ngroups;
+    int gi, n = pyhost_sh.ngroups;
     v->now = apr_time_now();
     v->threads_per_child = 1;
     ap_mpm_query(AP_MPMQ_MAX_THREADS, &v->threads_per_child);
@@ -322,7 +324,7 @@ static void prom_histograms(request_rec *r, const char **labels)
     int i, gi;
     for (i = 0; i < 3; i++) {
         prom_head(r, hists[i].name, "histogram", hists[i].help);
-        for (gi = 0; gi < pyhost_st->ngroups; gi++) {
+        for (gi = 0; gi < pyhost_sh.ngroups; gi++) {
             if (shown(gi) && (gi || hists[i].which == PYHOST_HIST_DURATION)) {
                 prom_hist(r, hists[i].name, labels[gi], &pyhost_st_groups[gi].hist[hists[i].which]);
             }
@@ -371,17 +373,17 @@ static void prom_processes(request_rec *r, const view *v, const char **labels)
 static void answer_metrics(request_rec *r)
 {
     view v;
-    const char **labels = apr_palloc(r->pool, sizeof(char *) * (apr_size_t)pyhost_st->ngroups);
+    const char **labels = apr_palloc(r->pool, sizeof(char *) * (apr_size_t)pyhost_sh.ngroups);
     int gi, c, k;
     read_view(r->pool, &v);
-    for (gi = 0; gi < pyhost_st->ngroups; gi++) {
+    for (gi = 0; gi < pyhost_sh.ngroups; gi++) {
         labels[gi] = apr_psprintf(r->pool, "mode=\"%s\",group=\"%s\"", mode_of(gi),
-                                  prom_label(r->pool, pyhost_st_groups[gi].name));
+                                  prom_label(r->pool, pyhost_sh.names[gi]));
     }
     ap_set_content_type(r, "text/plain; version=0.0.4; charset=utf-8");
     prom_head(r, "pyhost_requests_total", "counter",
               "Requests answered by WSGI applications, by status class.");
-    for (gi = 0; gi < pyhost_st->ngroups; gi++) {
+    for (gi = 0; gi < pyhost_sh.ngroups; gi++) {
         const pyhost_stats_group *g = &pyhost_st_groups[gi];
         for (c = 1; shown(gi) && c <= 5; c++) {
             /* a request that ended without a status failed: counted with the 5xx */
@@ -392,7 +394,7 @@ static void answer_metrics(request_rec *r)
     prom_histograms(r, labels);
     prom_head(r, "pyhost_threads", "gauge",
               "Request threads of the group's live processes, busy or idle.");
-    for (gi = 0; gi < pyhost_st->ngroups; gi++) {
+    for (gi = 0; gi < pyhost_sh.ngroups; gi++) {
         if (shown(gi)) {
             ap_rprintf(r, "pyhost_threads{%s,state=\"busy\"} %d\n", labels[gi], v.busy[gi]);
             ap_rprintf(r, "pyhost_threads{%s,state=\"idle\"} %d\n", labels[gi],
@@ -400,7 +402,7 @@ static void answer_metrics(request_rec *r)
         }
     }
     prom_head(r, "pyhost_processes", "gauge", "Live processes of the group.");
-    for (gi = 0; gi < pyhost_st->ngroups; gi++) {
+    for (gi = 0; gi < pyhost_sh.ngroups; gi++) {
         if (shown(gi)) {
             ap_rprintf(r, "pyhost_processes{%s} %d\n", labels[gi], v.live[gi]);
         }
@@ -408,7 +410,7 @@ static void answer_metrics(request_rec *r)
     prom_processes(r, &v, labels);
     prom_head(r, "pyhost_restarts_total", "counter",
               "Daemon processes that ended and were replaced, by reason.");
-    for (gi = 1; gi < pyhost_st->ngroups; gi++) {
+    for (gi = 1; gi < pyhost_sh.ngroups; gi++) {
         for (k = 0; k < PYHOST_RS_COUNT; k++) {
             ap_rprintf(r, "pyhost_restarts_total{%s,reason=\"%s\"} %" APR_UINT64_T_FMT "\n",
                        labels[gi], pyhost_stats_reason_names[k],
@@ -417,7 +419,7 @@ static void answer_metrics(request_rec *r)
     }
     prom_head(r, "pyhost_gil_wait_seconds_total", "counter",
               "Time request threads waited for the Python GIL after blocking I/O.");
-    for (gi = 0; gi < pyhost_st->ngroups; gi++) {
+    for (gi = 0; gi < pyhost_sh.ngroups; gi++) {
         if (shown(gi)) {
             ap_rprintf(r, "pyhost_gil_wait_seconds_total{%s} %.6f\n", labels[gi],
                        (double)load(&pyhost_st_groups[gi].gil_wait_us) / APR_USEC_PER_SEC);
@@ -425,7 +427,7 @@ static void answer_metrics(request_rec *r)
     }
     prom_head(r, "pyhost_gil_waits_total", "counter",
               "Times request threads waited for the Python GIL after blocking I/O.");
-    for (gi = 0; gi < pyhost_st->ngroups; gi++) {
+    for (gi = 0; gi < pyhost_sh.ngroups; gi++) {
         if (shown(gi)) {
             ap_rprintf(r, "pyhost_gil_waits_total{%s} %" APR_UINT64_T_FMT "\n", labels[gi],
                        load(&pyhost_st_groups[gi].gil_waits));
@@ -496,7 +498,7 @@ typedef struct {
 /* The samples of the last PYHOST_STATS_HISTORY seconds, oldest first. */
 static int read_samples(apr_pool_t *p, apr_time_t now, sample_copy **out)
 {
-    int n = 0, i, ng = pyhost_st->ngroups;
+    int n = 0, i, ng = pyhost_sh.ngroups;
     apr_uint32_t next = __atomic_load_n(&pyhost_st->sample_next, __ATOMIC_ACQUIRE), k;
     sample_copy *v = apr_pcalloc(p, sizeof(*v) * PYHOST_STATS_HISTORY);
     apr_int64_t oldest = (apr_int64_t)apr_time_sec(now) - PYHOST_STATS_HISTORY;
@@ -546,7 +548,7 @@ static void json_history(request_rec *r, apr_time_t now)
     ap_rputs("],\"rate\":[", r);
     for (i = 1; i < n; i++) {
         apr_uint64_t all = 0;
-        for (gi = 0; gi < pyhost_st->ngroups; gi++) {
+        for (gi = 0; gi < pyhost_sh.ngroups; gi++) {
             all += delta(v[i].requests[gi], v[i - 1].requests[gi]);
         }
         ap_rprintf(r, "%s%.2f", i > 1 ? "," : "",
@@ -568,12 +570,12 @@ static void json_history(request_rec *r, apr_time_t now)
         ap_rputs("]", r);
     }
     ap_rputs(",\"groups\":[", r);
-    for (gi = 0; gi < pyhost_st->ngroups; gi++) {
+    for (gi = 0; gi < pyhost_sh.ngroups; gi++) {
         if (!shown(gi)) {
             continue;
         }
         ap_rprintf(r, "%s{\"name\":%s,\"mode\":\"%s\",\"rate\":[", first ? "" : ",",
-                   js(r->pool, pyhost_st_groups[gi].name), mode_of(gi));
+                   js(r->pool, pyhost_sh.names[gi]), mode_of(gi));
         for (i = 1; i < n; i++) {
             ap_rprintf(r, "%s%.2f", i > 1 ? "," : "",
                        (double)delta(v[i].requests[gi], v[i - 1].requests[gi]) /
@@ -593,7 +595,7 @@ static void json_groups(request_rec *r, const view *v)
 {
     int gi, c, k, first = 1;
     ap_rputs("\"groups\":[", r);
-    for (gi = 0; gi < pyhost_st->ngroups; gi++) {
+    for (gi = 0; gi < pyhost_sh.ngroups; gi++) {
         const pyhost_stats_group *g = &pyhost_st_groups[gi];
         const pyhost_hist *h = &g->hist[PYHOST_HIST_DURATION];
         apr_uint64_t counts[PYHOST_STATS_BUCKETS];
@@ -604,16 +606,17 @@ static void json_groups(request_rec *r, const view *v)
         for (b = 0; b < PYHOST_STATS_BUCKETS; b++) {
             counts[b] = load(&h->bucket[b]);
         }
-        ap_rprintf(
-            r,
-            "%s{\"name\":%s,\"mode\":\"%s\",\"processes\":%d,\"live\":%d,"
-            "\"threads\":%d,\"busy\":%d,\"requests\":%" APR_UINT64_T_FMT
-            ",\"mean\":%.6f,\"p99\":%.6f,\"status\":{",
-            first ? "" : ",", js(r->pool, g->name), mode_of(gi), gi ? g->processes : v->live[0],
-            v->live[gi], v->total[gi], v->busy[gi], load(&h->count),
-            load(&h->count) ? (double)load(&h->sum_us) / APR_USEC_PER_SEC / (double)load(&h->count)
-                            : 0.0,
-            quantile(counts, 0.99));
+        ap_rprintf(r,
+                   "%s{\"name\":%s,\"mode\":\"%s\",\"processes\":%d,\"live\":%d,"
+                   "\"threads\":%d,\"busy\":%d,\"requests\":%" APR_UINT64_T_FMT
+                   ",\"mean\":%.6f,\"p99\":%.6f,\"status\":{",
+                   first ? "" : ",", js(r->pool, pyhost_sh.names[gi]), mode_of(gi),
+                   gi ? pyhost_sh.procs[gi] : v->live[0], v->live[gi], v->total[gi], v->busy[gi],
+                   load(&h->count),
+                   load(&h->count)
+                       ? (double)load(&h->sum_us) / APR_USEC_PER_SEC / (double)load(&h->count)
+                       : 0.0,
+                   quantile(counts, 0.99));
         for (c = 1; c <= 5; c++) {
             ap_rprintf(r, "%s\"%dxx\":%" APR_UINT64_T_FMT, c > 1 ? "," : "", c,
                        load(&g->status[c]) + (c == 5 ? load(&g->status[0]) : 0));
@@ -641,7 +644,7 @@ static void json_procs(request_rec *r, const view *v)
                    "%s{\"group\":%s,\"mode\":\"%s\",\"process\":%d,\"pid\":%ld,\"state\":\"%s\","
                    "\"uptime\":%.1f,\"requests\":%" APR_UINT64_T_FMT ",\"rss\":%" APR_INT64_T_FMT
                    ",\"cpu\":%.2f,\"last_restart\":%s,\"last_restart_detail\":%s}",
-                   i ? "," : "", js(r->pool, pyhost_st_groups[pv->group].name), mode_of(pv->group),
+                   i ? "," : "", js(r->pool, pyhost_sh.names[pv->group]), mode_of(pv->group),
                    pv->slot, (long)pv->pid, state_names[pv->state],
                    pv->pid && pv->started ? secs(v->now - pv->started) : 0.0, pv->requests, pv->rss,
                    pv->cpu,
@@ -655,7 +658,7 @@ static void json_procs(request_rec *r, const view *v)
         ap_rprintf(r,
                    "%s{\"group\":%s,\"mode\":\"%s\",\"pid\":%ld,\"thread\":%d,\"request\":%s,"
                    "\"elapsed\":%.3f}",
-                   i ? "," : "", js(r->pool, pyhost_st_groups[f->group].name), mode_of(f->group),
+                   i ? "," : "", js(r->pool, pyhost_sh.names[f->group]), mode_of(f->group),
                    (long)f->pid, f->thread, js(r->pool, f->what), secs(f->elapsed));
     }
     ap_rputs("]", r);
@@ -672,7 +675,7 @@ static void json_restarts(request_rec *r)
         ap_rprintf(r, "%s{\"time\":%.3f,\"group\":%s,\"pid\":%ld,\"reason\":%s,\"detail\":%s}",
                    first ? "" : ",", secs(e->when),
                    js(r->pool, apr_pstrndup(r->pool, e->group, sizeof(e->group))), (long)e->pid,
-                   js(r->pool, pyhost_stats_reason_names[e->reason % PYHOST_RS_COUNT]),
+                   js(r->pool, pyhost_stats_reason_names[(unsigned)e->reason % PYHOST_RS_COUNT]),
                    js(r->pool, apr_pstrndup(r->pool, e->detail, sizeof(e->detail))));
         first = 0;
     }
@@ -732,7 +735,6 @@ static int alive(pid_t pid)
 /* Why daemon group g takes no requests now, or NULL if one of its processes does. */
 static const char *group_down(apr_pool_t *p, const pyhost_group *g)
 {
-    const pyhost_stats_group *sg;
     const char *why = "no process is running";
     int i;
     if (g->unavailable) {
@@ -749,8 +751,8 @@ static const char *group_down(apr_pool_t *p, const pyhost_group *g)
         }
         return why;
     }
-    sg = &pyhost_st_groups[g->index + 1];
-    for (i = sg->first_proc; i < sg->first_proc + sg->processes; i++) {
+    for (i = pyhost_sh.first_proc[g->index + 1];
+         i < pyhost_sh.first_proc[g->index + 1] + pyhost_sh.procs[g->index + 1]; i++) {
         const pyhost_stats_proc *sp = &pyhost_st_procs[i];
         pid_t pid = __atomic_load_n(&sp->pid, __ATOMIC_ACQUIRE);
         int state = __atomic_load_n(&sp->state, __ATOMIC_ACQUIRE);
@@ -761,7 +763,8 @@ static const char *group_down(apr_pool_t *p, const pyhost_group *g)
             return NULL;
         }
         why = state == PYHOST_PS_STOPPING
-                  ? apr_psprintf(p, "process %ld is stopping (%s)", (long)pid, sp->stop_detail)
+                  ? apr_psprintf(p, "process %ld is stopping (%.*s)", (long)pid,
+                                 (int)sizeof(sp->stop_detail) - 1, sp->stop_detail)
                   : apr_psprintf(p, "process %ld is starting", (long)pid);
     }
     return why;

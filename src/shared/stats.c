@@ -15,6 +15,7 @@
 #include "apr_strings.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -83,9 +84,15 @@ const char *pyhost_cmd_shared_metrics(cmd_parms *cmd, void *mconfig, int on)
 
 /* ---- the mapping ------------------------------------------------------------------------- */
 
+pyhost_stats_shape pyhost_sh;
+
+/* What Apache's parent keeps across restarts: the mapping and the shape it was made for. */
 typedef struct {
     void *base;
     apr_size_t size;
+    int ngroups, nprocs, ndthreads, nathreads;
+    char (*names)[64]; /* per group (malloc: retained data outlives the configuration) */
+    int *procs, *threads;
 } retained;
 
 static apr_size_t align(apr_size_t n)
@@ -128,19 +135,52 @@ static int mpm_limit(int query)
     return ap_mpm_query(query, &v) == APR_SUCCESS && v > 0 ? v : 1;
 }
 
-/* Whether the record at base was made for the same groups, processes and threads. */
-static int same_shape(const pyhost_stats *old, const layout *l, int nathreads)
+/* pyhost_sh, from the configuration. */
+static void shape(apr_pool_t *p)
 {
-    const pyhost_stats_group *og = (const pyhost_stats_group *)((const char *)old + l->groups);
-    int i;
-    if (old->size != l->size || old->ngroups != 1 + pyhost_g.groups->nelts ||
-        old->nathreads != nathreads) {
-        return 0;
-    }
+    pyhost_stats_shape *sh = &pyhost_sh;
+    int i, n, slot = 0, thread = 0;
+    memset(sh, 0, sizeof(*sh));
+    sh->ngroups = 1 + pyhost_g.groups->nelts;
+    sh->thread_limit = mpm_limit(AP_MPMQ_HARD_LIMIT_THREADS);
+    sh->server_limit = mpm_limit(AP_MPMQ_HARD_LIMIT_DAEMONS);
+    sh->nathreads = sh->server_limit * sh->thread_limit;
+    sh->names = apr_pcalloc(p, sizeof(char *) * (apr_size_t)sh->ngroups);
+    sh->first_proc = apr_pcalloc(p, sizeof(int) * (apr_size_t)sh->ngroups);
+    sh->procs = apr_pcalloc(p, sizeof(int) * (apr_size_t)sh->ngroups);
+    sh->threads = apr_pcalloc(p, sizeof(int) * (apr_size_t)sh->ngroups);
+    sh->names[0] = "";
     for (i = 0; i < pyhost_g.groups->nelts; i++) {
         const pyhost_group *g = APR_ARRAY_IDX(pyhost_g.groups, i, pyhost_group *);
-        if (strcmp(og[i + 1].name, g->name) || og[i + 1].processes != g->processes ||
-            og[i + 1].threads != g->threads) {
+        sh->names[i + 1] = g->name;
+        sh->procs[i + 1] = g->processes;
+        sh->threads[i + 1] = g->threads;
+        sh->nprocs += g->processes;
+        sh->ndthreads += g->processes * g->threads;
+    }
+    sh->first_thread = apr_pcalloc(p, sizeof(int) * (apr_size_t)(sh->nprocs + 1));
+    sh->group_of = apr_pcalloc(p, sizeof(int) * (apr_size_t)(sh->nprocs + 1));
+    for (i = 1; i < sh->ngroups; i++) {
+        sh->first_proc[i] = slot;
+        for (n = 0; n < sh->procs[i]; n++, slot++) {
+            sh->first_thread[slot] = thread;
+            sh->group_of[slot] = i;
+            thread += sh->threads[i];
+        }
+    }
+}
+
+/* Whether the kept record was made for the same groups, processes and threads. */
+static int same_shape(const retained *k, const layout *l)
+{
+    int i;
+    if (k->size != l->size || k->ngroups != pyhost_sh.ngroups ||
+        k->nathreads != pyhost_sh.nathreads) {
+        return 0;
+    }
+    for (i = 0; i < k->ngroups; i++) {
+        if (strcmp(k->names[i], pyhost_sh.names[i]) || k->procs[i] != pyhost_sh.procs[i] ||
+            k->threads[i] != pyhost_sh.threads[i]) {
             return 0;
         }
     }
@@ -148,22 +188,18 @@ static int same_shape(const pyhost_stats *old, const layout *l, int nathreads)
 }
 
 /* A new record's groups take the counters of the old one's groups of the same name. */
-static void carry_over(const pyhost_stats *old)
+static void carry_over(const retained *k)
 {
+    const pyhost_stats *old = k->base;
     const pyhost_stats_group *og;
     int i, j;
     layout ol;
-    lay_out(&ol, old->ngroups, old->nprocs, old->ndthreads, old->nathreads);
+    lay_out(&ol, k->ngroups, k->nprocs, k->ndthreads, k->nathreads);
     og = (const pyhost_stats_group *)((const char *)old + ol.groups);
-    for (i = 0; i < pyhost_st->ngroups; i++) {
-        pyhost_stats_group *g = &pyhost_st_groups[i];
-        for (j = 0; j < old->ngroups; j++) {
-            if (og[j].daemon == g->daemon && !strcmp(og[j].name, g->name)) {
-                memcpy(g->status, og[j].status, sizeof(g->status));
-                memcpy(g->hist, og[j].hist, sizeof(g->hist));
-                g->gil_wait_us = og[j].gil_wait_us;
-                g->gil_waits = og[j].gil_waits;
-                memcpy(g->restarts, og[j].restarts, sizeof(g->restarts));
+    for (i = 0; i < pyhost_sh.ngroups; i++) {
+        for (j = 0; j < k->ngroups; j++) {
+            if ((i == 0) == (j == 0) && !strcmp(k->names[j], pyhost_sh.names[i])) {
+                memcpy(&pyhost_st_groups[i], &og[j], sizeof(og[j]));
             }
         }
     }
@@ -172,58 +208,64 @@ static void carry_over(const pyhost_stats *old)
     pyhost_st->created = old->created;
 }
 
-/* Fills the groups' and processes' fixed fields, and clears what described the processes and
- * threads of the previous generation. */
-static void describe(void)
+/* Remembers the shape of the record just made, for the next restart. */
+static void keep_shape(retained *k, void *base, apr_size_t size)
 {
-    int i, n, slot = 0, thread = 0;
-    pyhost_stats_group *e = &pyhost_st_groups[0];
-    e->name[0] = '\0';
-    e->daemon = 0;
-    for (i = 0; i < pyhost_g.groups->nelts; i++) {
-        const pyhost_group *g = APR_ARRAY_IDX(pyhost_g.groups, i, pyhost_group *);
-        pyhost_stats_group *sg = &pyhost_st_groups[i + 1];
-        apr_cpystrn(sg->name, g->name, sizeof(sg->name));
-        sg->daemon = 1;
-        sg->processes = g->processes;
-        sg->threads = g->threads;
-        sg->first_proc = slot;
-        for (n = 0; n < g->processes; n++, slot++) {
-            pyhost_stats_proc *p = &pyhost_st_procs[slot];
-            p->pid = 0;
-            p->state = PYHOST_PS_NONE;
-            p->started = 0;
-            p->requests = 0;
-            p->stop_reason = -1;
-            p->first_thread = thread;
-            thread += g->threads;
-        }
+    int i;
+    free(k->names);
+    free(k->procs);
+    free(k->threads);
+    k->base = base;
+    k->size = size;
+    k->ngroups = pyhost_sh.ngroups;
+    k->nprocs = pyhost_sh.nprocs;
+    k->ndthreads = pyhost_sh.ndthreads;
+    k->nathreads = pyhost_sh.nathreads;
+    k->names = calloc((size_t)k->ngroups, sizeof(*k->names));
+    k->procs = calloc((size_t)k->ngroups, sizeof(int));
+    k->threads = calloc((size_t)k->ngroups, sizeof(int));
+    if (!k->names || !k->procs || !k->threads) {
+        k->ngroups = 0; /* no match next time: a new record then */
+        return;
     }
-    memset(pyhost_st_dthreads, 0, sizeof(pyhost_stats_thread) * (apr_size_t)pyhost_st->ndthreads);
-    memset(pyhost_st_athreads, 0, sizeof(pyhost_stats_thread) * (apr_size_t)pyhost_st->nathreads);
+    for (i = 0; i < k->ngroups; i++) {
+        apr_cpystrn(k->names[i], pyhost_sh.names[i], sizeof(k->names[i]));
+        k->procs[i] = pyhost_sh.procs[i];
+        k->threads[i] = pyhost_sh.threads[i];
+    }
 }
 
-int pyhost_stats_create(server_rec *s)
+/* Clears what described the processes and threads of the previous generation. */
+static void clear_processes(void)
+{
+    int i;
+    for (i = 0; i < pyhost_sh.nprocs; i++) {
+        pyhost_stats_proc *p = &pyhost_st_procs[i];
+        p->pid = 0;
+        p->state = PYHOST_PS_NONE;
+        p->started = 0;
+        p->requests = 0;
+        p->stop_reason = -1;
+    }
+    memset(pyhost_st_dthreads, 0, sizeof(pyhost_stats_thread) * (apr_size_t)pyhost_sh.ndthreads);
+    memset(pyhost_st_athreads, 0, sizeof(pyhost_stats_thread) * (apr_size_t)pyhost_sh.nathreads);
+}
+
+int pyhost_stats_create(apr_pool_t *pconf, server_rec *s)
 {
     static const char *const key = "mod_pyhost.stats";
     retained *kept = ap_retained_data_get(key);
-    int i, nprocs = 0, ndthreads = 0, thread_limit = mpm_limit(AP_MPMQ_HARD_LIMIT_THREADS);
-    int nathreads = mpm_limit(AP_MPMQ_HARD_LIMIT_DAEMONS) * thread_limit;
     layout l;
     void *base;
+    int i;
 
-    for (i = 0; i < pyhost_g.groups->nelts; i++) {
-        const pyhost_group *g = APR_ARRAY_IDX(pyhost_g.groups, i, pyhost_group *);
-        nprocs += g->processes;
-        ndthreads += g->processes * g->threads;
-    }
-    lay_out(&l, 1 + pyhost_g.groups->nelts, nprocs, ndthreads, nathreads);
+    shape(pconf);
+    lay_out(&l, pyhost_sh.ngroups, pyhost_sh.nprocs, pyhost_sh.ndthreads, pyhost_sh.nathreads);
     if (!kept) {
         kept = ap_retained_data_create(key, sizeof(*kept));
     }
-    if (kept->base && same_shape(kept->base, &l, nathreads)) {
+    if (kept->base && same_shape(kept, &l)) {
         point_at(kept->base, &l);
-        describe();
     }
     else {
         base = mmap(NULL, l.size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
@@ -237,24 +279,17 @@ int pyhost_stats_create(server_rec *s)
         }
         memset(base, 0, l.size);
         point_at(base, &l);
-        pyhost_st->size = l.size;
-        pyhost_st->ngroups = 1 + pyhost_g.groups->nelts;
-        pyhost_st->nprocs = nprocs;
-        pyhost_st->ndthreads = ndthreads;
-        pyhost_st->nathreads = nathreads;
         pyhost_st->created = apr_time_now();
-        for (i = 0; i < nprocs; i++) {
+        for (i = 0; i < pyhost_sh.nprocs; i++) {
             pyhost_st_procs[i].last_reason = -1;
         }
-        describe();
         if (kept->base) {
-            carry_over(kept->base);
+            carry_over(kept);
             munmap(kept->base, kept->size); /* the old generation's children keep theirs */
         }
-        kept->base = base;
-        kept->size = l.size;
+        keep_shape(kept, base, l.size);
     }
-    pyhost_st->thread_limit = thread_limit;
+    clear_processes();
     pyhost_st->recording = !turned_off;
     turned_off = 0;
     return OK;
@@ -297,10 +332,16 @@ static void thread_set(pyhost_stats_thread *t, pid_t pid, apr_time_t started, co
     ADD(t->seq, 1);
 }
 
+/* The record of the Apache thread serving r: the MPMs number a connection by its thread's
+ * place in the scoreboard (slot * ThreadLimit + thread). HTTP/2's streams run on secondary
+ * connections numbered otherwise: they have no record. */
 static pyhost_stats_thread *athread_of(request_rec *r)
 {
     long id = r->connection->id;
-    return id >= 0 && id < pyhost_st->nathreads ? &pyhost_st_athreads[id] : NULL;
+    if (r->connection->master || id < 0 || id >= pyhost_sh.nathreads) {
+        return NULL;
+    }
+    return &pyhost_st_athreads[id];
 }
 
 void pyhost_stats_request_begin(request_rec *r, const pyhost_group *g)
@@ -355,18 +396,6 @@ void pyhost_stats_embedded_gil(apr_interval_time_t gil_wait, int gil_waits)
 
 /* ---- daemon processes, from Apache's parent ---------------------------------------------- */
 
-static int group_of_slot(int slot)
-{
-    int i;
-    for (i = 1; i < pyhost_st->ngroups; i++) {
-        const pyhost_stats_group *g = &pyhost_st_groups[i];
-        if (slot >= g->first_proc && slot < g->first_proc + g->processes) {
-            return i;
-        }
-    }
-    return 0;
-}
-
 static void begin_proc(pyhost_stats_proc *p, pid_t pid)
 {
     p->requests = 0;
@@ -380,7 +409,7 @@ static void begin_proc(pyhost_stats_proc *p, pid_t pid)
 void pyhost_stats_spawned(int slot, pid_t pid)
 {
     pyhost_stats_proc *p;
-    if (!pyhost_st || slot < 0 || slot >= pyhost_st->nprocs) {
+    if (!pyhost_st || slot < 0 || slot >= pyhost_sh.nprocs) {
         return;
     }
     p = &pyhost_st_procs[slot];
@@ -394,17 +423,22 @@ void pyhost_stats_ended(int slot, int stopping, const char *how)
     pyhost_stats_proc *p;
     pyhost_stats_group *g;
     pyhost_stats_restart *e;
-    int reason, i;
-    if (!pyhost_st || slot < 0 || slot >= pyhost_st->nprocs || !pyhost_st_procs[slot].pid) {
+    int reason, i, gi;
+    if (!pyhost_st || slot < 0 || slot >= pyhost_sh.nprocs || !pyhost_st_procs[slot].pid) {
         return;
     }
     p = &pyhost_st_procs[slot];
-    g = &pyhost_st_groups[group_of_slot(slot)];
-    reason = stopping ? PYHOST_RS_RELOAD : p->stop_reason >= 0 ? p->stop_reason : PYHOST_RS_CRASH;
+    gi = pyhost_sh.group_of[slot];
+    g = &pyhost_st_groups[gi];
+    /* the process's own word is only taken if it is one of the reasons */
+    reason = stopping                                                  ? PYHOST_RS_RELOAD
+             : p->stop_reason >= 0 && p->stop_reason < PYHOST_RS_COUNT ? p->stop_reason
+                                                                       : PYHOST_RS_CRASH;
     ADD(g->restarts[reason], 1);
     p->last_reason = reason;
     if (reason == p->stop_reason && p->stop_detail[0]) {
-        apr_snprintf(p->last_detail, sizeof(p->last_detail), "%s; %s", p->stop_detail, how);
+        apr_snprintf(p->last_detail, sizeof(p->last_detail), "%.*s; %s",
+                     (int)sizeof(p->stop_detail) - 1, p->stop_detail, how);
     }
     else {
         apr_cpystrn(p->last_detail, how, sizeof(p->last_detail));
@@ -413,12 +447,13 @@ void pyhost_stats_ended(int slot, int stopping, const char *how)
     e->when = apr_time_now();
     e->pid = p->pid;
     e->reason = reason;
-    apr_cpystrn(e->group, g->name, sizeof(e->group));
+    apr_cpystrn(e->group, pyhost_sh.names[gi], sizeof(e->group));
     apr_cpystrn(e->detail, p->last_detail, sizeof(e->detail));
     ADD(pyhost_st->restart_next, 1);
     /* a process that died in a request leaves its thread records busy */
-    for (i = 0; i < g->threads; i++) {
-        __atomic_store_n(&pyhost_st_dthreads[p->first_thread + i].started, 0, __ATOMIC_RELAXED);
+    for (i = 0; i < pyhost_sh.threads[gi]; i++) {
+        __atomic_store_n(&pyhost_st_dthreads[pyhost_sh.first_thread[slot] + i].started, 0,
+                         __ATOMIC_RELAXED);
     }
     p->state = PYHOST_PS_NONE;
     __atomic_store_n(&p->pid, 0, __ATOMIC_RELEASE);
@@ -427,7 +462,7 @@ void pyhost_stats_ended(int slot, int stopping, const char *how)
 void pyhost_stats_reloaded(void)
 {
     int i;
-    for (i = 0; pyhost_st && i < pyhost_st->nprocs; i++) {
+    for (i = 0; pyhost_st && i < pyhost_sh.nprocs; i++) {
         pyhost_stats_ended(i, 1, "Apache restarted or stopped");
     }
 }
@@ -436,7 +471,7 @@ void pyhost_stats_reloaded(void)
 
 static pyhost_stats_proc *my_proc(void)
 {
-    if (!pyhost_st || my_slot < 0 || my_slot >= pyhost_st->nprocs) {
+    if (!pyhost_st || my_slot < 0 || my_slot >= pyhost_sh.nprocs) {
         return NULL;
     }
     return &pyhost_st_procs[my_slot];
@@ -478,11 +513,10 @@ void pyhost_stats_daemon_stopping(const char *code, const char *why)
 
 static pyhost_stats_thread *dthread_of(int thread)
 {
-    pyhost_stats_proc *p = my_proc();
-    if (!p || thread < 1 || thread > pyhost_st_groups[my_group].threads) {
+    if (!my_proc() || thread < 1 || thread > pyhost_sh.threads[my_group]) {
         return NULL;
     }
-    return &pyhost_st_dthreads[p->first_thread + thread - 1];
+    return &pyhost_st_dthreads[pyhost_sh.first_thread[my_slot] + thread - 1];
 }
 
 void pyhost_stats_daemon_begin(int thread, const char *what, double queue_start,
@@ -519,22 +553,20 @@ void pyhost_stats_daemon_end(int thread, apr_interval_time_t gil_wait, int gil_w
 int pyhost_stats_athread_live(int i)
 {
     const pyhost_stats_thread *t = &pyhost_st_athreads[i];
-    int slot = i / (pyhost_st->thread_limit > 0 ? pyhost_st->thread_limit : 1);
+    int slot = i / pyhost_sh.thread_limit;
     pid_t pid = __atomic_load_n(&t->pid, __ATOMIC_RELAXED);
-    return pid && ap_scoreboard_image && slot < mpm_limit(AP_MPMQ_HARD_LIMIT_DAEMONS) &&
+    return pid && ap_scoreboard_image && slot < pyhost_sh.server_limit &&
            ap_scoreboard_image->parent[slot].pid == pid;
 }
 
 int pyhost_stats_busy(int group)
 {
-    const pyhost_stats_group *g;
     int busy = 0, i, j;
-    if (!pyhost_st || group < 0 || group >= pyhost_st->ngroups) {
+    if (!pyhost_st || group < 0 || group >= pyhost_sh.ngroups) {
         return 0;
     }
-    g = &pyhost_st_groups[group];
-    if (!g->daemon) {
-        for (i = 0; i < pyhost_st->nathreads; i++) {
+    if (!group) {
+        for (i = 0; i < pyhost_sh.nathreads; i++) {
             if (__atomic_load_n(&pyhost_st_athreads[i].started, __ATOMIC_RELAXED) &&
                 pyhost_stats_athread_live(i)) {
                 busy++;
@@ -542,13 +574,13 @@ int pyhost_stats_busy(int group)
         }
         return busy;
     }
-    for (i = g->first_proc; i < g->first_proc + g->processes; i++) {
-        const pyhost_stats_proc *p = &pyhost_st_procs[i];
-        if (!__atomic_load_n(&p->pid, __ATOMIC_RELAXED)) {
+    for (i = pyhost_sh.first_proc[group]; i < pyhost_sh.first_proc[group] + pyhost_sh.procs[group];
+         i++) {
+        if (!__atomic_load_n(&pyhost_st_procs[i].pid, __ATOMIC_RELAXED)) {
             continue;
         }
-        for (j = 0; j < g->threads; j++) {
-            busy += __atomic_load_n(&pyhost_st_dthreads[p->first_thread + j].started,
+        for (j = 0; j < pyhost_sh.threads[group]; j++) {
+            busy += __atomic_load_n(&pyhost_st_dthreads[pyhost_sh.first_thread[i] + j].started,
                                     __ATOMIC_RELAXED) != 0;
         }
     }
@@ -575,7 +607,7 @@ void pyhost_stats_tick(apr_time_t now)
     __atomic_thread_fence(__ATOMIC_RELEASE);
     s->second = second;
     memset(s->duration, 0, sizeof(s->duration));
-    for (g = 0; g < pyhost_st->ngroups; g++) {
+    for (g = 0; g < pyhost_sh.ngroups; g++) {
         const pyhost_stats_group *sg = &pyhost_st_groups[g];
         apr_uint64_t requests = 0;
         for (b = 0; b < PYHOST_STATS_BUCKETS; b++) {
@@ -585,8 +617,8 @@ void pyhost_stats_tick(apr_time_t now)
         for (c = 0; c < 6; c++) {
             requests += __atomic_load_n(&sg->status[c], __ATOMIC_RELAXED);
         }
-        pyhost_st_sample_requests[at * (apr_size_t)pyhost_st->ngroups + (apr_size_t)g] = requests;
-        pyhost_st_sample_busy[at * (apr_size_t)pyhost_st->ngroups + (apr_size_t)g] =
+        pyhost_st_sample_requests[at * (apr_size_t)pyhost_sh.ngroups + (apr_size_t)g] = requests;
+        pyhost_st_sample_busy[at * (apr_size_t)pyhost_sh.ngroups + (apr_size_t)g] =
             (apr_uint32_t)pyhost_stats_busy(g);
     }
     __atomic_thread_fence(__ATOMIC_RELEASE);

@@ -48,10 +48,6 @@ enum {
 extern const char *const pyhost_stats_reason_names[PYHOST_RS_COUNT];
 
 typedef struct {
-    char name[64]; /* "" for embedded mode */
-    int daemon;
-    int processes, threads; /* of a daemon group */
-    int first_proc;         /* its processes in procs[] */
     apr_uint64_t status[6]; /* by first digit; [0]: no status */
     pyhost_hist hist[PYHOST_HISTS];
     apr_uint64_t gil_wait_us, gil_waits;
@@ -69,7 +65,6 @@ typedef struct {
     char stop_detail[112]; /* in its log's words */
     int last_reason;       /* why the process before it in this slot ended, or -1 */
     char last_detail[112];
-    int first_thread; /* its threads in dthreads[] */
 } pyhost_stats_proc;
 
 typedef struct {
@@ -94,12 +89,6 @@ typedef struct {
 
 /* The header; the arrays follow it in the same mapping. */
 typedef struct {
-    apr_size_t size;
-    int ngroups;        /* [0] embedded mode, [1 + index] each daemon group */
-    int nprocs;         /* daemon process slots, as the daemon scoreboard's */
-    int ndthreads;      /* threads of all daemon process slots */
-    int nathreads;      /* Apache's ServerLimit * ThreadLimit */
-    int thread_limit;   /* Apache's ThreadLimit */
     int recording;      /* WSGISharedMetrics: per-request numbers are kept */
     apr_time_t created; /* when the first generation made it */
     apr_uint32_t restart_next;
@@ -115,6 +104,21 @@ typedef struct {
     apr_uint64_t duration[PYHOST_STATS_BUCKETS]; /* all groups' */
 } pyhost_stats_sample;
 
+/* The record's shape: private to each process (Apache's parent makes it with the record, the
+ * others inherit it at the fork). Whoever indexes the record uses these, never numbers read
+ * from the record, which a daemon process (perhaps another user's application) can write. */
+typedef struct {
+    int ngroups;   /* [0] embedded mode, [1 + index] each daemon group */
+    int nprocs;    /* daemon process slots, as the daemon scoreboard's */
+    int ndthreads; /* threads of all daemon process slots */
+    int nathreads; /* Apache's ServerLimit * ThreadLimit */
+    int thread_limit, server_limit;
+    const char **names;                /* per group; "" for embedded mode */
+    int *first_proc, *procs, *threads; /* per group: its slots in procs[], threads each */
+    int *first_thread, *group_of;      /* per daemon slot: its threads in dthreads[], its group */
+} pyhost_stats_shape;
+extern pyhost_stats_shape pyhost_sh;
+
 /* The record and its parts (NULL when there is none), the same in every process. */
 extern pyhost_stats *pyhost_st;
 extern pyhost_stats_group *pyhost_st_groups;
@@ -129,7 +133,7 @@ extern apr_uint32_t *pyhost_st_sample_busy;
 const char *pyhost_cmd_shared_metrics(cmd_parms *cmd, void *mconfig, int on);
 
 /* post_config in Apache's parent, after the daemon groups' slots are laid out. */
-int pyhost_stats_create(server_rec *s);
+int pyhost_stats_create(apr_pool_t *pconf, server_rec *s);
 
 /* Apache's children: around the handler of a WSGI request (group NULL: embedded mode). */
 void pyhost_stats_request_begin(request_rec *r, const pyhost_group *g);

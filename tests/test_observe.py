@@ -504,3 +504,26 @@ def test_status_page_is_self_contained(apache):
     assert "https://" not in r.text
     data = re.search(r"var DATA = (\{.*?\});\n", r.text).group(1)
     assert json.loads(data)["groups"][1]["name"] == "app"
+
+
+def test_a_restart_that_changes_the_groups_carries_counters_over_by_name(apache):
+    a = start(apache)
+    for _ in range(4):
+        assert a.get("/app/").status == 200
+        assert a.get("/emb/").status == 200
+    a.config = CONFIG.replace("WSGIScriptAlias /app", """
+WSGIDaemonProcess other threads=2 display-name=%{GROUP}
+WSGIScriptAlias /other @ROOT@/app.wsgi process-group=other application-group=%{GLOBAL}
+WSGIScriptAlias /app""")
+    a.write_conf()
+    a.mark_log()
+    a.graceful()
+    assert a.wait_log(r"resuming normal operations", timeout=15)
+    wait_ready(a)
+    assert a.get("/other/").status == 200
+    s = parse(metrics(a))
+    assert value(s, "pyhost_requests_total", group="app", code="2xx") == 4
+    assert value(s, "pyhost_requests_total", mode="embedded", code="2xx") == 4
+    assert value(s, "pyhost_requests_total", group="other", code="2xx") == 1
+    assert value(s, "pyhost_restarts_total", group="app", reason="reload") == 2
+    assert value(s, "pyhost_processes", group="other") == 1

@@ -9,6 +9,7 @@
 #   make test-ft        the same with a free-threaded Python 3.13 built in the Debian 13 chroot
 #   make leak-check     memory lost per request under valgrind, embedded and daemon mode
 #   make bench          throughput against static files and mod_wsgi 4.9.4 (bench/bench.py)
+#   make bench-metrics  throughput with WSGISharedMetrics On and Off (bench/metrics_cost.py)
 #   make bench-gil      shared GIL against the own-GIL pool (Python 3.12+; see bench-gil-trixie)
 PYTHON ?= /usr/bin/python3
 APXS ?= apxs
@@ -39,7 +40,7 @@ SRC := $(sort $(wildcard src/*.c src/*/*.c))
 HDR := $(sort $(wildcard src/*/*.h))
 OBJ := $(patsubst src/%.c,$(BUILD)/%.o,$(SRC))
 
-.PHONY: all install test run clean format check-format deps bench bench-gil bench-gil-trixie \
+.PHONY: all install test run clean format check-format deps bench bench-metrics bench-gil bench-gil-trixie \
     test-trixie test-sid test-ft test-matrix leak-check
 
 all: mod_pyhost.so
@@ -105,6 +106,11 @@ bench: deps all
 	@for p in $(BENCH_DEBS); do dpkg -s $$p >/dev/null 2>&1 || \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p; done
 	$(PYTHON) bench/bench.py $(BENCH_ARGS)
+
+# What WSGISharedMetrics costs: throughput with it On and Off (bench/metrics_cost.py).
+bench-metrics: deps all
+	@dpkg -s wrk >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+	$(PYTHON) bench/metrics_cost.py $(BENCH_ARGS)
 
 bench-gil: all
 	$(PYTHON) bench/gil_pool.py $(BENCH_ARGS)

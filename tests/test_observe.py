@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness import group_pids, make_out
+from harness import PREFORK_ONE, group_pids, make_out
 
 APP = """
 import os
@@ -27,6 +27,9 @@ def application(environ, start_response):
     if path == '/missing':
         start_response('404 Not Found', [('Content-Type', 'text/plain')])
         return [b'no']
+    if path == '/pid':
+        start_response('200 OK', [('Content-Type', 'text/plain')])
+        return [str(os.getpid()).encode()]
     if path.startswith('/sleep/'):
         time.sleep(float(path[7:]))
     start_response('200 OK', [('Content-Type', 'text/plain')])
@@ -527,3 +530,17 @@ WSGIScriptAlias /app""")
     assert value(s, "pyhost_requests_total", group="other", code="2xx") == 1
     assert value(s, "pyhost_restarts_total", group="app", reason="reload") == 2
     assert value(s, "pyhost_processes", group="other") == 1
+
+
+def test_prefork_children_are_counted_with_their_requests(apache):
+    a = start(apache, mpm="prefork", mpm_config=PREFORK_ONE)
+    pids = {int(a.get("/emb/pid").body) for _ in range(6)}
+    assert len(pids) == 1
+    d = json.loads(a.get("/status?json").text)
+    children = [p for p in d["processes"] if p["mode"] == "embedded"]
+    assert [p["pid"] for p in children] == list(pids)
+    assert children[0]["requests"] == 6
+    s = parse(metrics(a))
+    assert value(s, "pyhost_requests_total", mode="embedded", code="2xx") == 6
+    assert value(s, "pyhost_threads", mode="embedded", state="busy") == 0
+    assert value(s, "pyhost_threads", mode="embedded", state="idle") == 1

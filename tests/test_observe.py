@@ -27,6 +27,10 @@ def application(environ, start_response):
     if path == '/missing':
         start_response('404 Not Found', [('Content-Type', 'text/plain')])
         return [b'no']
+    if path == '/groups':
+        import json, mod_wsgi
+        start_response('200 OK', [('Content-Type', 'application/json')])
+        return [json.dumps(mod_wsgi.server_metrics()['groups']).encode()]
     if path == '/pid':
         start_response('200 OK', [('Content-Type', 'text/plain')])
         return [str(os.getpid()).encode()]
@@ -97,7 +101,13 @@ def wait_ready(a, timeout=15):
     raise AssertionError("not healthy: %s" % a.get("/health").text)
 
 
+def settle():
+    """A request is counted as its handler returns, just after the client has the response."""
+    time.sleep(0.2)
+
+
 def metrics(a):
+    settle()
     r = a.get("/metrics")
     assert r.status == 200, r
     assert r.header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8"
@@ -179,6 +189,7 @@ def test_restarts_are_counted_by_reason_and_counters_survive_them(apache):
         time.sleep(0.1)
     assert value(s, "pyhost_restarts_total", group="app", reason="maximum-requests") == 2
     old = group_pids(a, "app")
+    settle()
     os.kill(old[0], signal.SIGKILL)
     deadline = time.time() + 10
     while time.time() < deadline:
@@ -189,6 +200,7 @@ def test_restarts_are_counted_by_reason_and_counters_survive_them(apache):
     assert value(s, "pyhost_restarts_total", group="app", reason="crash") == 1
     assert value(s, "pyhost_restarts_total", group="app") == 3
     assert value(s, "pyhost_requests_total", group="app", code="2xx") == 10
+    settle()
     st = json.loads(a.get("/status?json").text)
     reasons = [e["reason"] for e in st["restarts"]]
     assert reasons[0] == "crash" and sorted(reasons[1:]) == ["maximum-requests"] * 2
@@ -491,6 +503,7 @@ def test_status_page_draws_live_plots_and_real_processes_in_chromium(apache):
     assert set(groups) == {"(embedded)", "app"}
     assert os.path.getsize(shot) > 10000
     # ?json is the same data
+    settle()
     d = json.loads(a.get("/status?json").text)
     assert sum(g["requests"] for g in d["groups"]) >= sum(counts)
     assert sorted(p["pid"] for p in d["processes"] if p["group"] == "app") == group_pids(a, "app")
@@ -536,6 +549,7 @@ def test_prefork_children_are_counted_with_their_requests(apache):
     a = start(apache, mpm="prefork", mpm_config=PREFORK_ONE)
     pids = {int(a.get("/emb/pid").body) for _ in range(6)}
     assert len(pids) == 1
+    settle()
     d = json.loads(a.get("/status?json").text)
     children = [p for p in d["processes"] if p["mode"] == "embedded"]
     assert [p["pid"] for p in children] == list(pids)
@@ -544,3 +558,31 @@ def test_prefork_children_are_counted_with_their_requests(apache):
     assert value(s, "pyhost_requests_total", mode="embedded", code="2xx") == 6
     assert value(s, "pyhost_threads", mode="embedded", state="busy") == 0
     assert value(s, "pyhost_threads", mode="embedded", state="idle") == 1
+
+
+def test_mod_wsgi_server_metrics_reads_the_same_groups(apache):
+    a = start(apache, "WSGIServerMetrics On\n" + CONFIG.replace(
+        "threads=4", "threads=4 server-metrics=On maximum-requests=3"))
+    assert a.get("/emb/missing").status == 404
+    sent = 0
+    deadline = time.time() + 15
+    while time.time() < deadline:  # until each first process has been recycled
+        assert a.get("/app/").status == 200
+        sent += 1
+        groups = json.loads(a.get("/emb/groups").body)
+        if all(p["last_restart"] for p in groups[1]["processes"]):
+            break
+    settle()
+    emb, app = json.loads(a.get("/emb/groups").body)
+    assert (emb["name"], emb["mode"], emb["status_4xx"], emb["processes"]) == (
+        "", "embedded", 1, [])
+    assert (app["name"], app["mode"], app["status_2xx"]) == ("app", "daemon", sent)
+    assert app["restarts"]["maximum-requests"] >= 2 and app["restarts"]["crash"] == 0
+    assert sorted(p["pid"] for p in app["processes"]) == group_pids(a, "app")
+    assert all(p["last_restart"] == "maximum-requests" for p in app["processes"])
+    # in a daemon the same
+    groups = json.loads(a.get("/app/groups").body)
+    assert groups[1]["status_2xx"] == sent
+    s = parse(metrics(a))
+    assert value(s, "pyhost_restarts_total", group="app", reason="maximum-requests") == \
+        app["restarts"]["maximum-requests"]

@@ -9,6 +9,7 @@
 #include "python/metrics.h"
 
 #include "python/interp.h"
+#include "python/shared_view.h"
 #include "shared/stats.h"
 
 #include "scoreboard.h"
@@ -640,11 +641,13 @@ static PyObject *server_metrics(PyObject *module, PyObject *unused)
     if (!procs) {
         return NULL;
     }
-    result = Py_BuildValue("{s:i,s:i,s:i,s:d,s:d,s:L,s:N}", "server_limit", gs->server_limit,
+    /* "groups": the shared record's groups (python/shared_view.c), beyond mod_wsgi's keys */
+    result = Py_BuildValue("{s:i,s:i,s:i,s:d,s:d,s:L,s:N,s:N}", "server_limit", gs->server_limit,
                            "thread_limit", gs->thread_limit, "running_generation",
                            (int)gs->running_generation, "restart_time", secs(gs->restart_time),
                            "current_time", secs(now), "running_time",
-                           (long long)apr_time_sec(now - gs->restart_time), "processes", procs);
+                           (long long)apr_time_sec(now - gs->restart_time), "processes", procs,
+                           "groups", pyhost_shared_groups());
     return result;
 }
 

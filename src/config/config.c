@@ -661,9 +661,6 @@ static const char *cmd_accept_mutex(cmd_parms *cmd, void *mconfig, const char *v
 
 const command_rec pyhost_cmds[] = {
     /* routing */
-    AP_INIT_FLAG(
-        "WSGISharedMetrics", pyhost_cmd_shared_metrics, NULL, RSRC_CONF,
-        "On (default): keep the per-request numbers pyhost-metrics and pyhost-status show"),
     AP_INIT_RAW_ARGS("WSGIScriptAlias", cmd_script_alias, NULL, RSRC_CONF,
                      "URL path, script file or directory, and options"),
     AP_INIT_RAW_ARGS("WSGIScriptAliasMatch", cmd_script_alias, "match", RSRC_CONF,
@@ -731,6 +728,8 @@ const command_rec pyhost_cmds[] = {
                   "accepted for compatibility; use LogLevel wsgi:debug"),
     AP_INIT_TAKE1("WSGIServerMetrics", cmd_global_flag, G_OFF(server_metrics), RSRC_CONF,
                   "allow mod_wsgi.server_metrics() in embedded mode"),
+    AP_INIT_FLAG("WSGISharedMetrics", pyhost_cmd_shared_metrics, NULL, RSRC_CONF,
+                 "On (default): keep the per-request numbers of pyhost-metrics/pyhost-status"),
     /* per request */
     AP_INIT_TAKE1("WSGIPassAuthorization", cmd_dir_flag, D_OFF(pass_authorization), OR_FILEINFO,
                   "pass the Authorization header to the application"),

@@ -586,3 +586,15 @@ def test_mod_wsgi_server_metrics_reads_the_same_groups(apache):
     s = parse(metrics(a))
     assert value(s, "pyhost_restarts_total", group="app", reason="maximum-requests") == \
         app["restarts"]["maximum-requests"]
+
+
+def test_without_embedded_mode_only_daemon_groups_are_shown(apache):
+    a = start(apache, "WSGIRestrictEmbedded On\n" + CONFIG.replace(
+        "WSGIScriptAlias /emb @ROOT@/app.wsgi application-group=%{GLOBAL}\n", ""))
+    assert a.get("/app/").status == 200
+    text = metrics(a)
+    promtool_check(text)
+    assert 'mode="embedded"' not in text
+    d = json.loads(a.get("/status?json").text)
+    assert [g["name"] for g in d["groups"]] == ["app"]
+    assert {p["group"] for p in d["processes"]} == {"app"}

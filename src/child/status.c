@@ -156,6 +156,9 @@ static void add_inflight(apr_pool_t *p, view *v, int group, pid_t pid, int threa
 static void read_apache(apr_pool_t *p, view *v)
 {
     int i, j, tl = pyhost_sh.thread_limit;
+    if (pyhost_g.restrict_embedded) {
+        return; /* WSGIRestrictEmbedded On: no embedded mode to show */
+    }
     for (i = 0; ap_scoreboard_image && i < pyhost_sh.server_limit; i++) {
         pid_t pid = ap_scoreboard_image->parent[i].pid;
         proc_view *pv;

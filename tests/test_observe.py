@@ -159,6 +159,10 @@ def test_metrics_count_requests_by_group_and_status_and_pass_promtool(apache):
     assert value(s, "pyhost_threads", group="app", state="busy") == 0
     assert value(s, "pyhost_threads", group="app", state="idle") == 8
     assert value(s, "pyhost_restarts_total", group="app") == 0
+    # each response's write releases the GIL; taking it back is a timed wait
+    assert value(s, "pyhost_gil_waits_total", group="app") >= 13
+    assert value(s, "pyhost_gil_waits_total", mode="embedded") >= 6
+    assert 0 < value(s, "pyhost_gil_wait_seconds_total", group="app") < 1
 
 
 def test_the_handlers_exist_only_where_a_location_maps_them(apache):

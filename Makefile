@@ -19,6 +19,8 @@ comma := ,
 PY_INCLUDE := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("include"))')
 PY_LIBDIR := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
 PY_LDVERSION := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("LDVERSION"))')
+# Where make install puts the pyhost_express package (Debian: /usr/local/lib/python3.X/...).
+PY_SITE := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
 PY_LIBS := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("LIBS") or "")')
 
 apxs = $(shell $(APXS) -q $(1) 2>/dev/null)
@@ -73,7 +75,8 @@ check-format:
 
 # Debian packages the build, the suite and the benchmark need.
 DEB_PACKAGES := apache2 apache2-dev python3-dev python3-pytest python3-flask python3-django \
-    python3-numpy curl prometheus chromium
+    python3-numpy curl openssl \
+    python3-pastedeploy python3-coverage prometheus chromium
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -128,7 +131,14 @@ run: deps all
 	    --port 8000 --module-path $(CURDIR)/mod_pyhost.so $(RUN_AS)
 
 install: all
+	install -d $(DESTDIR)$(AP_MODDIR)
 	$(APXS) -i -S LIBEXECDIR=$(DESTDIR)$(AP_MODDIR) -n wsgi mod_pyhost.so
 	install -d $(DESTDIR)/etc/apache2/mods-available $(DESTDIR)/usr/local/bin
 	install -m 644 debian/pyhost.load debian/pyhost.conf $(DESTDIR)/etc/apache2/mods-available/
 	install -m 755 tools/pyhost-express $(DESTDIR)/usr/local/bin/pyhost-express
+	install -d $(DESTDIR)$(PY_SITE)/pyhost_express/management/commands
+	install -m 644 tools/pyhost_express/*.py $(DESTDIR)$(PY_SITE)/pyhost_express/
+	install -m 644 tools/pyhost_express/management/*.py \
+	    $(DESTDIR)$(PY_SITE)/pyhost_express/management/
+	install -m 644 tools/pyhost_express/management/commands/*.py \
+	    $(DESTDIR)$(PY_SITE)/pyhost_express/management/commands/

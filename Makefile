@@ -76,7 +76,7 @@ check-format:
 # Debian packages the build, the suite and the benchmark need.
 DEB_PACKAGES := apache2 apache2-dev python3-dev python3-pytest python3-flask python3-django \
     python3-numpy curl openssl \
-    python3-pastedeploy python3-coverage prometheus chromium
+    python3-pastedeploy python3-coverage prometheus chromium haproxy
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

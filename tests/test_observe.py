@@ -602,3 +602,88 @@ def test_without_embedded_mode_only_daemon_groups_are_shown(apache):
     d = json.loads(a.get("/status?json").text)
     assert [g["name"] for g in d["groups"]] == ["app"]
     assert {p["group"] for p in d["processes"]} == {"app"}
+
+
+def haproxy_server(sock_path):
+    """HAProxy's view of its one server: (status, the last check's result and HTTP code)."""
+    with socket.socket(socket.AF_UNIX) as s:
+        s.settimeout(5)
+        s.connect(sock_path)
+        s.sendall(b"show stat\n")
+        data = b""
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            data += b
+    lines = data.decode().splitlines()
+    head = lines[0].lstrip("# ").split(",")
+    for line in lines[1:]:
+        row = dict(zip(head, line.split(",")))
+        if row.get("pxname") == "web" and row.get("svname") == "apache":
+            return row["status"], row["check_status"], row["check_code"]
+    raise AssertionError(data)
+
+
+def test_haproxy_httpchk_takes_the_host_out_while_a_group_has_no_process(apache, tmp_path):
+    a = apache("""
+WSGISocketPrefix @ROOT@/wsgi
+WSGIDaemonProcess slow processes=1 threads=2 display-name=%{GROUP}
+WSGIImportScript @ROOT@/slow_start.py process-group=slow application-group=%{GLOBAL}
+WSGIScriptAlias /app @ROOT@/app.wsgi process-group=slow application-group=%{GLOBAL}
+""" + HANDLERS, start=False)
+    a.write("app.wsgi", APP)
+    a.write("slow_start.py", "import time\ntime.sleep(3)\n")
+    front = free_port()
+    sock = str(tmp_path / "haproxy.sock")
+    conf = tmp_path / "haproxy.cfg"
+    conf.write_text("""
+global
+    stats socket %s mode 600 level admin
+defaults
+    mode http
+    timeout connect 2s
+    timeout client 10s
+    timeout server 10s
+backend web
+    option httpchk GET /health
+    server apache 127.0.0.1:%d check inter 100ms fall 1 rise 1
+frontend fe
+    bind 127.0.0.1:%d
+    default_backend web
+""" % (sock, a.port, front))
+    a.start()
+    log = open(tmp_path / "haproxy.log", "wb")
+    hap = subprocess.Popen(["haproxy", "-db", "-f", str(conf)], stdout=log,
+                           stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait_state(want, timeout=15):
+        deadline = time.time() + timeout
+        state = None
+        while time.time() < deadline:
+            try:
+                state = haproxy_server(sock)
+                if state[0] == want:
+                    return state
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError("HAProxy: %r, not %s" % (state, want))
+
+    try:
+        # Apache answers, but its daemon group is still starting: out of the pool
+        status, check, code = wait_state("DOWN")
+        assert (check, code) == ("L7STS", "503")  # a layer-7 check that got the wrong status
+        wait_state("UP")
+        import urllib.request
+        with urllib.request.urlopen("http://127.0.0.1:%d/app/" % front, timeout=10) as f:
+            assert f.read() == b"hello"
+        # the group's only process recycles: out of the pool until the replacement is ready
+        os.kill(group_pids(a, "slow")[0], signal.SIGUSR1)
+        status, check, code = wait_state("DOWN")
+        assert (check, code) == ("L7STS", "503")  # a layer-7 check that got the wrong status
+        wait_state("UP")
+    finally:
+        os.killpg(hap.pid, signal.SIGTERM)
+        hap.wait(10)
+        log.close()

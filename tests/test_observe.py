@@ -162,7 +162,7 @@ def test_metrics_count_requests_by_group_and_status_and_pass_promtool(apache):
     # each response's write releases the GIL; taking it back is a timed wait
     assert value(s, "pyhost_gil_waits_total", group="app") >= 13
     assert value(s, "pyhost_gil_waits_total", mode="embedded") >= 6
-    assert 0 < value(s, "pyhost_gil_wait_seconds_total", group="app") < 1
+    assert 0 <= value(s, "pyhost_gil_wait_seconds_total", group="app") < 1  # often under 1 us
 
 
 def test_the_handlers_exist_only_where_a_location_maps_them(apache):
@@ -453,19 +453,23 @@ def test_status_page_draws_live_plots_and_real_processes_in_chromium(apache):
     a = start(apache)
     make_out(a)
     stop = threading.Event()
-    counts = []
+    counts, failed = [], []
 
     def load():
         n = 0
         t0 = time.time()
         while not stop.is_set() and time.time() - t0 < 60:
-            assert a.get("/app/").status == 200
-            assert a.get("/emb/").status == 200
-            n += 2
+            for path in ("/app/", "/emb/"):
+                r = a.get(path)
+                if r.status != 200:
+                    failed.append((path, r))
+                n += 1
         counts.append(n)
 
     def slow(path):
-        assert a.get(path).status == 200
+        r = a.get(path)
+        if r.status != 200:
+            failed.append((path, r))
 
     threads = [threading.Thread(target=load) for _ in range(2)]
     threads += [threading.Thread(target=slow, args=(p,)) for p in ("/app/wait/1", "/emb/wait/1")]
@@ -484,6 +488,7 @@ def test_status_page_draws_live_plots_and_real_processes_in_chromium(apache):
         a.write("out/go", "")
         for t in threads:
             t.join()
+    assert not failed and len(counts) == 2, failed
     assert dom.body.get("data-rendered"), "the page's script did not render"
     # each plot drew lines through points of the last seconds
     for plot in ("plot-rate", "plot-latency", "plot-busy"):
@@ -645,9 +650,10 @@ defaults
     timeout connect 2s
     timeout client 10s
     timeout server 10s
+    timeout check 5s
 backend web
     option httpchk GET /health
-    server apache 127.0.0.1:%d check inter 100ms fall 1 rise 1
+    server apache 127.0.0.1:%d check inter 200ms fall 1 rise 1
 frontend fe
     bind 127.0.0.1:%d
     default_backend web

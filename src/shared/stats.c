@@ -7,6 +7,7 @@
  * it and, once a second, one sample of the totals by whichever thread notices the second
  * turned. Nothing here blocks or takes a lock. */
 #include "shared/stats.h"
+#include "shared/alloc.h"
 
 #include "ap_mpm.h"
 #include "http_log.h"
@@ -62,25 +63,11 @@ pyhost_stats_sample *pyhost_st_samples;
 apr_uint64_t *pyhost_st_sample_requests;
 apr_uint32_t *pyhost_st_sample_busy;
 
-/* WSGISharedMetrics Off, until post_config takes it (a reread configuration starts On). */
-static int turned_off;
-
 /* In a daemon process: its slot, its group's index in the record, its pid. */
 static int my_slot = -1, my_group;
 static pid_t my_pid;
 
 #define ADD(field, n) __atomic_add_fetch(&(field), (n), __ATOMIC_RELAXED)
-
-const char *pyhost_cmd_shared_metrics(cmd_parms *cmd, void *mconfig, int on)
-{
-    const char *err = ap_check_cmd_context(cmd, GLOBAL_ONLY);
-    (void)mconfig;
-    if (err) {
-        return err;
-    }
-    turned_off = !on;
-    return NULL;
-}
 
 /* ---- the mapping ------------------------------------------------------------------------- */
 
@@ -221,13 +208,9 @@ static void keep_shape(retained *k, void *base, apr_size_t size)
     k->nprocs = pyhost_sh.nprocs;
     k->ndthreads = pyhost_sh.ndthreads;
     k->nathreads = pyhost_sh.nathreads;
-    k->names = calloc((size_t)k->ngroups, sizeof(*k->names));
-    k->procs = calloc((size_t)k->ngroups, sizeof(int));
-    k->threads = calloc((size_t)k->ngroups, sizeof(int));
-    if (!k->names || !k->procs || !k->threads) {
-        k->ngroups = 0; /* no match next time: a new record then */
-        return;
-    }
+    k->names = pyhost_xcalloc((size_t)k->ngroups, sizeof(*k->names));
+    k->procs = pyhost_xcalloc((size_t)k->ngroups, sizeof(int));
+    k->threads = pyhost_xcalloc((size_t)k->ngroups, sizeof(int));
     for (i = 0; i < k->ngroups; i++) {
         apr_cpystrn(k->names[i], pyhost_sh.names[i], sizeof(k->names[i]));
         k->procs[i] = pyhost_sh.procs[i];
@@ -290,8 +273,7 @@ int pyhost_stats_create(apr_pool_t *pconf, server_rec *s)
         keep_shape(kept, base, l.size);
     }
     clear_processes();
-    pyhost_st->recording = !turned_off;
-    turned_off = 0;
+    pyhost_st->recording = pyhost_g.shared_metrics;
     return OK;
 }
 

@@ -83,6 +83,8 @@ typedef struct {
     char detail[112];
 } pyhost_stats_restart;
 
+/* Recent restarts the status page lists: enough for a crash loop's pattern to show, few
+ * enough to read at a glance. */
 #define PYHOST_STATS_RESTARTS 32
 /* Seconds of history the status page plots. */
 #define PYHOST_STATS_HISTORY 300
@@ -128,9 +130,6 @@ extern pyhost_stats_sample *pyhost_st_samples;
 /* per sample, per group: requests then, busy threads then */
 extern apr_uint64_t *pyhost_st_sample_requests;
 extern apr_uint32_t *pyhost_st_sample_busy;
-
-/* WSGISharedMetrics On|Off (default On). */
-const char *pyhost_cmd_shared_metrics(cmd_parms *cmd, void *mconfig, int on);
 
 /* post_config in Apache's parent, after the daemon groups' slots are laid out. */
 int pyhost_stats_create(apr_pool_t *pconf, server_rec *s);

@@ -450,7 +450,9 @@ class Dom:
 
 
 def test_status_page_draws_live_plots_and_real_processes_in_chromium(apache):
-    a = start(apache)
+    # the two waiting requests last as long as Chromium takes (slow on a loaded machine):
+    # Timeout, and so the daemon's socket-timeout, must not end them first
+    a = start(apache, timeout=120)
     make_out(a)
     stop = threading.Event()
     counts, failed = [], []

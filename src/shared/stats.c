@@ -451,9 +451,13 @@ void pyhost_stats_reloaded(void)
 
 /* ---- daemon processes, from themselves --------------------------------------------------- */
 
+/* This daemon's process record; NULL once the slot is another process's: a daemon that a
+ * graceful restart retired goes on serving the old generation's children, while its slot
+ * in a record kept across the restart belongs to its successor. */
 static pyhost_stats_proc *my_proc(void)
 {
-    if (!pyhost_st || my_slot < 0 || my_slot >= pyhost_sh.nprocs) {
+    if (!pyhost_st || my_slot < 0 || my_slot >= pyhost_sh.nprocs ||
+        __atomic_load_n(&pyhost_st_procs[my_slot].pid, __ATOMIC_ACQUIRE) != my_pid) {
         return NULL;
     }
     return &pyhost_st_procs[my_slot];
@@ -464,8 +468,8 @@ void pyhost_stats_daemon_init(const pyhost_group *g, int process)
     my_slot = g->slot_base + process;
     my_group = g->index + 1;
     my_pid = getpid();
-    if (my_proc()) {
-        begin_proc(my_proc(), my_pid);
+    if (pyhost_st && my_slot >= 0 && my_slot < pyhost_sh.nprocs) {
+        begin_proc(&pyhost_st_procs[my_slot], my_pid);
     }
 }
 

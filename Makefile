@@ -10,6 +10,7 @@
 #   make leak-check     memory lost per request under valgrind, embedded and daemon mode
 #   make bench          throughput against static files and mod_wsgi 4.9.4 (bench/bench.py),
 #                       then slow clients and large bodies (bench/slow_clients.py)
+#   make bench-metrics  throughput with WSGISharedMetrics On and Off (bench/metrics_cost.py)
 #   make bench-gil      shared GIL against the own-GIL pool (Python 3.12+; see bench-gil-trixie)
 #   make deb            build/deb/libapache2-mod-pyhost_<version>_<arch>.deb (debhelper), lintian
 #   make test-deb       install, enable, serve and purge that package in a clean Debian 12 chroot
@@ -33,7 +34,7 @@ AP_INCLUDES := -I$(call apxs,INCLUDEDIR) $(call apxs,EXTRA_INCLUDES)
 AP_MODDIR := $(call apxs,LIBEXECDIR)
 
 WARN := -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
-CFLAGS_ALL := $(AP_CFLAGS) $(AP_INCLUDES) -Isrc -I$(PY_INCLUDE) $(WARN) -fPIC $(EXTRA_CFLAGS)
+CFLAGS_ALL := $(AP_CFLAGS) $(AP_INCLUDES) -Isrc -Ibuild/obj/gen -I$(PY_INCLUDE) $(WARN) -fPIC $(EXTRA_CFLAGS)
 RPATH ?= -Wl,-rpath,$(PY_LIBDIR)
 LDFLAGS_ALL := -shared -L$(PY_LIBDIR) -lpython$(PY_LDVERSION) $(PY_LIBS) $(RPATH) $(EXTRA_LDFLAGS)
 BINDIR ?= /usr/local/bin
@@ -47,11 +48,19 @@ SRC := $(sort $(wildcard src/*.c src/*/*.c))
 HDR := $(sort $(wildcard src/*/*.h))
 OBJ := $(patsubst src/%.c,$(BUILD)/%.o,$(SRC))
 
-.PHONY: all install test run clean format check-format deps bench bench-gil bench-gil-trixie \
+.PHONY: all install test run clean format check-format deps bench bench-metrics bench-gil bench-gil-trixie \
     test-trixie test-sid test-ft test-matrix leak-check install-module install-conf install-bin \
     deb test-deb test-deb-trixie codec-test
 
 all: mod_pyhost.so
+
+# The status page (src/child/status.html) is compiled in as a C string.
+GEN := $(BUILD)/gen
+$(GEN)/status_html.h: src/child/status.html
+	@mkdir -p $(dir $@)
+	@(printf '#define STATUS_HTML \\\n'; sed -e 's/\\/\\\\/g' -e 's/"/\\"/g' \
+	    -e 's/^/    "/' -e 's/$$/\\n" \\/' $<; echo '    ""') > $@
+$(BUILD)/child/status.o: $(GEN)/status_html.h
 
 $(BUILD)/%.o: src/%.c $(HDR) Makefile
 	@mkdir -p $(dir $@)
@@ -87,7 +96,7 @@ check-format:
 # python3-redis and iproute2: tests/test_multihost.py).
 DEB_PACKAGES := apache2 apache2-dev python3-dev python3-pytest python3-flask python3-django libjs-jquery \
     python3-numpy curl openssl strace python3-pastedeploy python3-coverage \
-    haproxy redis-server python3-redis iproute2 mercurial
+    haproxy redis-server python3-redis iproute2 mercurial prometheus chromium
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -121,6 +130,11 @@ bench: deps all
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p; done
 	$(PYTHON) bench/bench.py $(BENCH_ARGS)
 	$(PYTHON) bench/slow_clients.py $(SLOW_BENCH_ARGS)
+
+# What WSGISharedMetrics costs: throughput with it On and Off (bench/metrics_cost.py).
+bench-metrics: deps all
+	@dpkg -s wrk >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+	$(PYTHON) bench/metrics_cost.py $(BENCH_ARGS)
 
 bench-gil: all
 	$(PYTHON) bench/gil_pool.py $(BENCH_ARGS)

@@ -7,6 +7,8 @@
 #include "config/config.h"
 #include "shared/daemon.h"
 #include "child/daemon_hop.h"
+#include "shared/stats.h"
+#include "child/status.h"
 #include "child/embedded.h"
 #include "python/interp.h"
 #include "shared/process.h"
@@ -44,6 +46,7 @@ static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, s
     ap_add_version_component(pconf, "mod_pyhost/" PYHOST_VERSION);
     ap_add_version_component(
         pconf, apr_psprintf(pconf, "Python/%d.%d", PY_MAJOR_VERSION, PY_MINOR_VERSION));
+    pyhost_stats_create(pconf, s);
     return pyhost_daemons_start(pconf, s);
 }
 
@@ -84,10 +87,10 @@ static int handler(request_rec *r)
     if (rv != OK) {
         return rv;
     }
-    if (rt.group) {
-        return pyhost_daemon_hop(&rt);
-    }
-    return pyhost_embedded_run(&rt);
+    pyhost_stats_request_begin(r, rt.group);
+    rv = rt.group ? pyhost_daemon_hop(&rt) : pyhost_embedded_run(&rt);
+    pyhost_stats_request_end(r, rt.group, rv);
+    return rv;
 }
 
 static void register_hooks(apr_pool_t *p)
@@ -102,6 +105,7 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_handler(handler, NULL, NULL, APR_HOOK_MIDDLE);
     pyhost_daemons_register_hooks();
     pyhost_register_pyhooks(p);
+    pyhost_status_register(p);
 }
 
 /* Named "mod_wsgi.c": see config/config.h. */

@@ -15,6 +15,7 @@
 #include "child/spool.h"
 
 #include "http_connection.h"
+#include "shared/stats.h"
 
 #include "http_core.h"
 #include "http_log.h"
@@ -166,6 +167,7 @@ static int conn_open(aconn *c, const pyhost_group *g)
         }
         if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0) {
             fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+            pyhost_stats_connect(g, apr_time_now() - (until - g->connect_timeout));
             set_timeout(fd, SO_SNDTIMEO, g->socket_timeout);
             /* until a daemon accepts it (its HELLO), the wait is connect-timeout's */
             set_timeout(fd, SO_RCVTIMEO,

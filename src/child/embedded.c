@@ -11,6 +11,7 @@
 #include "child/environ.h"
 #include "child/spool.h"
 #include "python/wsgi.h"
+#include "shared/stats.h"
 
 #include "http_core.h"
 #include "http_log.h"
@@ -159,6 +160,7 @@ int pyhost_embedded_run(pyhost_route *rt)
     embedded_io e;
     pyhost_wsgi_call call;
     pyhost_interp *interp;
+    int rv;
 
     if (pyhost_g.restrict_embedded) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
@@ -205,5 +207,7 @@ int pyhost_embedded_run(pyhost_route *rt)
     if (pyhost_flag(rt->cfg->pass_apache_request, 0)) {
         call.apache_request = r;
     }
-    return pyhost_wsgi_run(&call);
+    rv = pyhost_wsgi_run(&call);
+    pyhost_stats_embedded_gil(e.io.gil_time, e.io.gil_waits);
+    return rv;
 }

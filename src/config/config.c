@@ -133,6 +133,7 @@ void pyhost_config_reset(apr_pool_t *pconf)
     pyhost_g.case_sensitivity = 1;
     pyhost_g.socket_rotation = 1;
     pyhost_g.buffer_disk_limit = (apr_int64_t)1 << 30; /* nginx's max_temp_file_size, per child */
+    pyhost_g.shared_metrics = 1;
     pyhost_g.import_scripts = apr_array_make(pconf, 2, sizeof(pyhost_script));
     pyhost_g.groups = apr_array_make(pconf, 2, sizeof(pyhost_group *));
     pyhost_g.group_index = apr_hash_make(pconf);
@@ -773,6 +774,8 @@ const command_rec pyhost_cmds[] = {
                   "accepted for compatibility; use LogLevel wsgi:debug"),
     AP_INIT_TAKE1("WSGIServerMetrics", cmd_global_flag, G_OFF(server_metrics), RSRC_CONF,
                   "allow mod_wsgi.server_metrics() in embedded mode"),
+    AP_INIT_TAKE1("WSGISharedMetrics", cmd_global_flag, G_OFF(shared_metrics), RSRC_CONF,
+                  "On (default): keep the per-request numbers of pyhost-metrics/pyhost-status"),
     /* per request */
     AP_INIT_TAKE1("WSGIPassAuthorization", cmd_dir_flag, D_OFF(pass_authorization), OR_FILEINFO,
                   "pass the Authorization header to the application"),

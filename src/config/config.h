@@ -194,6 +194,7 @@ typedef struct {
     int case_sensitivity;
     int verbose_debugging;
     int server_metrics;
+    int shared_metrics; /* WSGISharedMetrics: the per-request numbers of shared/stats.h */
     const char *socket_prefix;
     int socket_rotation;
     const char *accept_mutex;

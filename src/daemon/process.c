@@ -12,6 +12,7 @@
 #include "daemon/helper.h"
 #include "daemon/serve.h"
 #include "daemon/watch.h"
+#include "shared/stats.h"
 
 #include "python/interp.h"
 #include "shared/process.h"
@@ -315,6 +316,7 @@ static void watch_loop(const sigset_t *set, pid_t parent)
             apr_cpystrn(code, code_now, sizeof(code));
         }
         if (how > state) {
+            pyhost_stats_daemon_stopping(code, why);
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, self_server, LOG_PREFIX "%s: %s",
                          (long)getpid(), g->name,
                          how == PYHOST_RECYCLE_STOP && !strcmp(code, "shutdown_signal")
@@ -394,7 +396,7 @@ void pyhost_daemon_main(pyhost_group *g, int process, server_rec *s)
     pid_t parent = getppid();
     sigset_t set;
     apr_pool_t *p;
-    (void)process;
+    pyhost_stats_daemon_init(g, process);
 
     self_group = g;
     self_server = g->server;
@@ -438,6 +440,7 @@ void pyhost_daemon_main(pyhost_group *g, int process, server_rec *s)
     if (pyhost_watch_start(g, g->server) < 0) {
         fatal("cannot start its watch", 0);
     }
+    pyhost_stats_daemon_ready();
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, self_server, LOG_PREFIX "ready with %d thread(s)",
                  (long)getpid(), g->name, g->threads);
     watch_loop(&set, parent);

@@ -17,6 +17,7 @@
 #include "python/interp.h"
 #include "python/script.h"
 #include "python/wsgi.h"
+#include "shared/stats.h"
 
 #include "http_log.h"
 #include "apr_strings.h"
@@ -599,7 +600,9 @@ static int run(worker *w, dio *d, pyhost_wsgi_call *call, const char *what)
     __atomic_store_n(&w->started, apr_time_now(), __ATOMIC_RELAXED);
     __atomic_store_n(&w->ctl, ((v >> CTL_SEQ_SHIFT) + 1) << CTL_SEQ_SHIFT | CTL_RUNNING,
                      __ATOMIC_RELEASE);
+    pyhost_stats_daemon_begin(w->index, what, call->queue_start, call->daemon_start);
     rv = pyhost_wsgi_run(call);
+    pyhost_stats_daemon_end(w->index, call->io->gil_time, call->io->gil_waits);
     /* the request ends; the watch may be answering for it this moment (a few system calls) */
     v = __atomic_load_n(&w->ctl, __ATOMIC_ACQUIRE);
     for (;;) {

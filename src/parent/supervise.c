@@ -10,6 +10,7 @@
  * own children are: they go on serving what the old generation's children still send, on
  * their old socket, and are stopped once the last of those children has gone. */
 #include "shared/daemon.h"
+#include "shared/stats.h"
 #include "shared/alloc.h"
 
 #include "ap_mpm.h"
@@ -385,6 +386,7 @@ static int spawn(daemon_rec *d, server_rec *s)
     }
     slot->pid = d->proc.pid;
     slot->started = apr_time_now();
+    pyhost_stats_spawned(d->group->slot_base + d->process, d->proc.pid);
     apr_proc_other_child_register(&d->proc, maintenance, d, NULL, d->pool);
     return 0;
 }
@@ -411,6 +413,8 @@ static void maintenance(int reason, void *data, int status)
             slot->dead_code = CLD_EXITED;
             slot->dead_status = status;
         }
+        pyhost_stats_ended(d->group->slot_base + d->process, mpm_stopping(),
+                           describe_end(d->pool, slot->dead_code, slot->dead_status));
         slot->pid = 0;
         if (mpm_stopping()) {
             break;
@@ -534,6 +538,7 @@ static apr_status_t stop_daemons(void *data)
         }
         reap_all(retired_pids, RETIRED_MAX, deadline, kept->retired);
     }
+    pyhost_stats_reloaded();
     pyhost_shm = NULL;
     return APR_SUCCESS;
 }

@@ -10,6 +10,8 @@
 #include "shared/alloc.h"
 
 #include "python/interp.h"
+#include "python/shared_view.h"
+#include "shared/stats.h"
 #include "shared/process.h"
 
 #include "scoreboard.h"
@@ -167,7 +169,8 @@ void pyhost_metrics_request_attached(pyhost_wsgi_call *call)
 void pyhost_metrics_attach(pyhost_io *io, PyThreadState *ts)
 {
     apr_time_t t;
-    if (!io || (!io->gil_count && !__atomic_load_n(&m.recording, __ATOMIC_RELAXED))) {
+    if (!io || (!io->gil_count && !__atomic_load_n(&m.recording, __ATOMIC_RELAXED) &&
+                !pyhost_stats_recording())) {
         PyEval_RestoreThread(ts);
         return;
     }
@@ -640,11 +643,13 @@ static PyObject *server_metrics(PyObject *module, PyObject *unused)
     if (!procs) {
         return NULL;
     }
-    result = Py_BuildValue("{s:i,s:i,s:i,s:d,s:d,s:L,s:N}", "server_limit", gs->server_limit,
+    /* "groups": the shared record's groups (python/shared_view.c), beyond mod_wsgi's keys */
+    result = Py_BuildValue("{s:i,s:i,s:i,s:d,s:d,s:L,s:N,s:N}", "server_limit", gs->server_limit,
                            "thread_limit", gs->thread_limit, "running_generation",
                            (int)gs->running_generation, "restart_time", secs(gs->restart_time),
                            "current_time", secs(now), "running_time",
-                           (long long)apr_time_sec(now - gs->restart_time), "processes", procs);
+                           (long long)apr_time_sec(now - gs->restart_time), "processes", procs,
+                           "groups", pyhost_shared_groups());
     return result;
 }
 

@@ -47,7 +47,8 @@ struct pyhost_io {
     apr_off_t in_bytes;
     apr_interval_time_t in_time;
     /* waits to attach again after blocking I/O (python/metrics.c), counted while metrics are
-     * recorded or gil_count is set (request events are subscribed) */
+     * recorded, the shared record is kept (shared/stats.h) or gil_count is set (request events
+     * are subscribed) */
     int gil_count;
     int gil_waits;
     apr_interval_time_t gil_time, gil_min, gil_max;

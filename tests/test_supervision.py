@@ -156,8 +156,10 @@ def test_request_blocked_writing_to_a_client_that_does_not_read_is_cut_at_reques
         apache):
     """The worker is blocked writing its response (Apache cannot pass it on to a client that
     does not read): the watch, which never waits for the worker, cuts the connection at
-    request-timeout, the worker is freed, and the process restarts."""
+    request-timeout, the worker is freed, and the process restarts. Response buffering is
+    off: with it, Apache would hold the response for the slow client and free the worker."""
     a = apache("""
+        WSGIResponseBuffering Off
         WSGIDaemonProcess st threads=2 request-timeout=2 display-name=%{GROUP}
         WSGIScriptAlias /st @ROOT@/app.wsgi process-group=st
     """, files={"app.wsgi": APP})

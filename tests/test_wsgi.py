@@ -352,6 +352,8 @@ def application(environ, start_response):
         start_response('OK', [CT])
     elif case == 'status_20':
         start_response('20 OK', [CT])
+    elif case == 'status_100':
+        start_response('100 Continue', [CT])
     elif case == 'hname_bytes':
         start_response('200 OK', [CT, (b'X-Bad', 'v')])
     elif case == 'hvalue_bytes':
@@ -828,6 +830,7 @@ BAD_500 = [
     ("status_2000", r"(?i)status.*2000 OK"),
     ("status_OK", r"(?i)status.*['\"]OK['\"]"),
     ("status_20", r"(?i)status.*['\"]20 OK['\"]"),
+    ("status_100", r"(?i)status.*['\"]100 Continue['\"].*informational"),
     ("hname_bytes", TYPES.format("bytes")),
     ("hvalue_bytes", TYPES.format("bytes")),
     ("hvalue_int", TYPES.format("int")),

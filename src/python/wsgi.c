@@ -218,6 +218,14 @@ static int check_status(PyObject *status, int *code)
     }
     *code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
     Py_XDECREF(tmp);
+    if (*code < 200) {
+        /* A client reads a 1xx as interim and the body after it as the next response. */
+        PyErr_Format(PyExc_ValueError,
+                     "invalid status line %R: a 1xx status is informational, not a final "
+                     "response",
+                     status);
+        return -1;
+    }
     return 0;
 }
 

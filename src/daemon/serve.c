@@ -251,6 +251,7 @@ typedef struct dio {
     int head_queued; /* the response head is in w->out */
     int head_out;    /* the response head has been written */
     int active;      /* counts as activity (not WSGIIgnoreActivity) */
+    int ended;       /* END has been written: the response is over for Apache */
 } dio;
 
 static void apply_pending(dio *d)
@@ -452,6 +453,7 @@ static apr_status_t d_write(pyhost_io *io, const char *data, apr_size_t len, int
         elen = len;
     }
     if (flags & PYHOST_OUT_LAST) {
+        d->ended = 1;
         return send_out(d, extra, elen, &end, sizeof(end), -1);
     }
     if ((flags & PYHOST_OUT_FLUSH) || extra || b->len > OUT_HIGH_WATER) {
@@ -469,6 +471,7 @@ static apr_status_t d_sendfile(pyhost_io *io, int fd, apr_off_t offset, apr_off_
         return APR_ECONNRESET;
     }
     pyhost_frame_add(&d->w->out, PYHOST_F_FILE, 0, 0, span, sizeof(span));
+    d->ended = 1;
     return send_out(d, NULL, 0, &end, sizeof(end), fd);
 }
 
@@ -476,7 +479,10 @@ static void d_abort(pyhost_io *io)
 {
     dio *d = (dio *)io;
     pyhost_frame end = {PYHOST_F_END, PYHOST_FL_FAILED, 0, 0};
-    if (!d->broken) {
+    /* After END (a close() that raised once the response was complete), a second END would
+     * be read by Apache as the answer to its next request on this connection. */
+    if (!d->broken && !d->ended) {
+        d->ended = 1;
         send_out(d, NULL, 0, &end, sizeof(end), -1);
     }
 }

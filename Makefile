@@ -8,6 +8,9 @@
 #   make test-sid       the same with Debian unstable's Python 3.14
 #   make test-ft        the same with a free-threaded Python 3.13 built in the Debian 13 chroot
 #   make leak-check     memory lost per request under valgrind, embedded and daemon mode
+#   make test-asan      the whole suite against build/asan/mod_pyhost.so (AddressSanitizer and
+#                       UndefinedBehaviorSanitizer); any sanitizer report fails the run
+#   make fuzz           the Hypothesis fuzzing of misbehaving applications, a longer run
 #   make bench          throughput against static files and mod_wsgi 4.9.4 (bench/bench.py)
 #   make bench-gil      shared GIL against the own-GIL pool (Python 3.12+; see bench-gil-trixie)
 PYTHON ?= /usr/bin/python3
@@ -40,7 +43,7 @@ HDR := $(sort $(wildcard src/*/*.h))
 OBJ := $(patsubst src/%.c,$(BUILD)/%.o,$(SRC))
 
 .PHONY: all install test run clean format check-format deps bench bench-gil bench-gil-trixie \
-    test-trixie test-sid test-ft test-matrix leak-check
+    test-trixie test-sid test-ft test-matrix leak-check test-asan fuzz
 
 all: mod_pyhost.so
 
@@ -54,7 +57,7 @@ mod_pyhost.so: $(OBJ)
 	@$(AP_CC) -o $@ $(OBJ) $(LDFLAGS_ALL)
 
 clean:
-	rm -rf build/obj mod_pyhost.so
+	rm -rf build/obj build/asan mod_pyhost.so
 
 format:
 	clang-format -i $(SRC) $(HDR)
@@ -64,7 +67,7 @@ check-format:
 
 # Debian packages the build, the suite and the benchmark need.
 DEB_PACKAGES := apache2 apache2-dev python3-dev python3-pytest python3-flask python3-django \
-    python3-numpy curl
+    python3-numpy python3-hypothesis curl
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -91,6 +94,31 @@ test-matrix: test-trixie test-sid test-ft
 
 leak-check: deps all
 	tools/leak-check mod_pyhost.so
+
+# The sanitizer build: the same sources with ASan and UBSan, in build/asan (Apache and Python
+# stay Debian's; tools/test-asan preloads the runtime into Apache and checks the reports).
+ASAN_BUILD := build/asan
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -O1 -g
+ASAN_OBJ := $(patsubst src/%.c,$(ASAN_BUILD)/%.o,$(SRC))
+
+$(ASAN_BUILD)/%.o: src/%.c $(HDR) Makefile
+	@mkdir -p $(dir $@)
+	@echo "CC (asan) $<"
+	@$(AP_CC) $(CFLAGS_ALL) $(ASAN_FLAGS) -c $< -o $@
+
+$(ASAN_BUILD)/mod_pyhost.so: $(ASAN_OBJ)
+	@echo "LD $@"
+	@$(AP_CC) $(ASAN_FLAGS) -o $@ $(ASAN_OBJ) $(LDFLAGS_ALL)
+
+test-asan: deps all $(ASAN_BUILD)/mod_pyhost.so
+	@dpkg -s libasan8 libubsan1 >/dev/null 2>&1 || \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libasan8 libubsan1
+	tools/test-asan $(ASAN_BUILD)/mod_pyhost.so $(PYTEST_ARGS)
+
+# A deeper fuzzing run than the suite's (FUZZ_EXAMPLES per mode).
+FUZZ_EXAMPLES ?= 3000
+fuzz: deps all
+	PYHOST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PYTHON) -m pytest -q tests/test_fuzz_apps.py $(PYTEST_ARGS)
 
 BENCH_DEBS := wrk libapache2-mod-wsgi-py3
 bench: deps all

@@ -367,6 +367,11 @@ typedef struct {
 static apr_status_t pass(response *x, int flush)
 {
     apr_status_t rv;
+    if (pyhost_answered_by_apache(x->r)) { /* a body Apache refused: its 400 or 413 is out */
+        apr_brigade_cleanup(x->bb);
+        x->buffered = 0;
+        return APR_SUCCESS;
+    }
     if (flush) {
         APR_BRIGADE_INSERT_TAIL(x->bb, apr_bucket_flush_create(x->r->connection->bucket_alloc));
     }
@@ -378,6 +383,10 @@ static apr_status_t pass(response *x, int flush)
 
 static void abort_client(response *x)
 {
+    if (pyhost_answered_by_apache(x->r)) {
+        apr_brigade_cleanup(x->bb);
+        return;
+    }
     pyhost_cut_short(x->r, x->bb);
 }
 
@@ -597,6 +606,10 @@ static int relay(response *x, int *retry)
         }
         case PYHOST_F_END:
             c->pos += f.len;
+            if (pyhost_answered_by_apache(r)) {
+                apr_brigade_cleanup(x->bb);
+                return OK;
+            }
             if (x->override) {
                 return x->override;
             }

@@ -85,6 +85,10 @@ static apr_status_t em_start(pyhost_io *io, int status, const char *status_line,
 static apr_status_t pass(embedded_io *e, int last)
 {
     apr_status_t rv;
+    if (pyhost_answered_by_apache(e->r)) {
+        apr_brigade_cleanup(e->out);
+        return APR_ECONNABORTED;
+    }
     if (last) {
         rv = pyhost_pass_last(e->r, e->out);
     }
@@ -119,7 +123,11 @@ static apr_status_t em_sendfile(pyhost_io *io, int fd, apr_off_t offset, apr_off
     embedded_io *e = (embedded_io *)io;
     request_rec *r = e->r;
     const pyhost_dir_cfg *d = ap_get_module_config(r->per_dir_config, &wsgi_module);
-    int own = dup(fd);
+    int own;
+    if (pyhost_answered_by_apache(r)) {
+        return APR_ECONNABORTED;
+    }
+    own = dup(fd);
     if (own < 0) {
         return APR_FROM_OS_ERROR(errno);
     }
@@ -130,6 +138,9 @@ static apr_status_t em_sendfile(pyhost_io *io, int fd, apr_off_t offset, apr_off
 static void em_abort(pyhost_io *io)
 {
     embedded_io *e = (embedded_io *)io;
+    if (pyhost_answered_by_apache(e->r)) {
+        return;
+    }
     pyhost_cut_short(e->r, e->out);
 }
 

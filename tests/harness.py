@@ -32,6 +32,17 @@ MaxSpareServers 1
 """
 
 
+def apache_env():
+    """The environment Apache is started with: this one plus the NAME=VALUE words of
+    PYHOST_APACHE_ENV (how `make test-asan` gives Apache, and only Apache, the sanitizer
+    runtime and its options)."""
+    env = dict(os.environ)
+    for word in os.environ.get("PYHOST_APACHE_ENV", "").split():
+        name, _, value = word.partition("=")
+        env[name] = value
+    return env
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -134,14 +145,15 @@ class Apache:
         """Runs apache2 -t; returns (returncode, output)."""
         conf = self.write_conf()
         p = subprocess.run([APACHE, "-t", "-f", conf], capture_output=True, text=True,
-                           timeout=60, start_new_session=True)
+                           timeout=60, start_new_session=True, env=apache_env())
         return p.returncode, p.stdout + p.stderr
 
     def start(self, wait=True):
         conf = self.write_conf()
         out = open(self.path("stdout.log"), "wb")
         self.proc = subprocess.Popen([APACHE, "-f", conf, "-DFOREGROUND"], stdout=out,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     env=apache_env())
         out.close()
         if wait:
             self.wait_listening()

@@ -388,8 +388,11 @@ def test_fuzz_misbehaving_applications(served):
     @example(FOUND[1])
     def run(spec):
         check(a, spec)
+        ran.append(spec)
 
+    ran = []
     run()
+    print("%s: %d examples" % (mode, len(ran)))
     time.sleep(0.2)
     after = fds(a)
     assert set(after) == set(before), (before, after)  # no process replaced

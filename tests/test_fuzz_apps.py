@@ -24,12 +24,10 @@ import socket
 import time
 
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 from harness import PREFORK_ONE, make_out
-
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, example, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 http.client._MAXHEADERS = 1000  # the many-headers cases send up to 400
 EXAMPLES = int(os.environ.get("PYHOST_FUZZ_EXAMPLES", "300"))

@@ -54,6 +54,7 @@ STATUS = st.one_of(
                      s("500 Oops"), s("418 I'm a teapot")]),
     st.builds(lambda c, r: s("%d %s" % (c, r)), st.integers(100, 999), TEXT),
     TEXT.map(s),
+    st.integers(1000, 60000).map(lambda n: s("200 " + "r" * n)),  # (a client reads 64 KB)
     st.sampled_from([b("200 OK"), ["i", 200], ["n"], s("2000 OK"), s("OK"), s("20 OK"),
                      s("099 X"), s("200 OK\r\nX-Split: 1"), s("200\tOK"), s("200 \xe9t\xe9"),
                      ["big", "x", 70000]]),

@@ -56,6 +56,7 @@ CONFIGS = {
         WSGIScriptAlias /echo @ROOT@/echo.wsgi
         WSGIScriptAlias /small @ROOT@/echo.wsgi
         WSGIScriptAlias /nochunk @ROOT@/echo.wsgi
+        WSGIScriptAlias /medium @ROOT@/echo.wsgi
     """,
     "daemon": """
         WSGIDaemonProcess raw processes=1 threads=4 display-name=%{GROUP}
@@ -63,6 +64,7 @@ CONFIGS = {
         WSGIScriptAlias /echo @ROOT@/echo.wsgi
         WSGIScriptAlias /small @ROOT@/echo.wsgi
         WSGIScriptAlias /nochunk @ROOT@/echo.wsgi
+        WSGIScriptAlias /medium @ROOT@/echo.wsgi
     """,
 }
 COMMON = """
@@ -72,6 +74,9 @@ COMMON = """
     </Location>
     <Location /small>
         LimitRequestBody 1000
+    </Location>
+    <Location /medium>
+        LimitRequestBody 100000
     </Location>
 """
 
@@ -226,9 +231,11 @@ def test_content_length_over_limit_request_body_never_reaches_python(srv):
     assert seen["body"] == "y" * 1000 and seen["content_length"] == "1000"
 
 
-def test_chunked_over_limit_request_body(srv):
-    body = b"".join(b"100\r\n" + b"q" * 256 + b"\r\n" for _ in range(8)) + b"0\r\n\r\n"
-    raw = exchange(srv, req("POST", "/small", ["Transfer-Encoding: chunked"], body, tok()))
+# over the limit in the part read at once, or in a later part the application asks for
+@pytest.mark.parametrize("path,chunks", [("/small", 8), ("/medium", 800)])
+def test_chunked_over_limit_request_body(srv, path, chunks):
+    body = b"".join(b"100\r\n" + b"q" * 256 + b"\r\n" for _ in range(chunks)) + b"0\r\n\r\n"
+    raw = exchange(srv, req("POST", path, ["Transfer-Encoding: chunked"], body, tok()))
     assert raw.startswith(b"HTTP/1.1 413 "), raw[:300]
     assert raw.endswith(b"</body></html>\n") and b'"method"' not in raw, raw[-300:]
 

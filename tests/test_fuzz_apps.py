@@ -67,9 +67,15 @@ HEADER = st.one_of(
     st.sampled_from([["l", [s("X-A"), s("b")]], ["t", [s("X-A")]],
                      ["t", [s("X-A"), s("b"), s("c")]], s("X-A: b"), ["n"]]),
 )
+CONTENT_LENGTH = st.one_of(
+    st.integers(0, 300).map(str),
+    st.sampled_from(["abc", "-1", "", " 5", "5 ", "1" * 19, "0x10", "\u0665"]),
+).map(lambda v: ["t", [s(v and "Content-Length" or "content-length"), s(v)]])
 HEADERS = st.one_of(
     st.lists(st.tuples(TOKEN, TOKEN).map(lambda p: ["t", [s("X-" + p[0]), s(p[1])]]),
              max_size=5).map(lambda l: ["l", l]),
+    st.lists(st.one_of(CONTENT_LENGTH, st.tuples(TOKEN, TOKEN).map(
+        lambda p: ["t", [s("X-" + p[0]), s(p[1])]])), max_size=3).map(lambda l: ["l", l]),
     st.lists(HEADER, max_size=6).map(lambda l: ["l", l]),
     st.integers(100, 400).map(lambda n: ["l", [["t", [s("X-H%d" % i), s("v")]]
                                                for i in range(n)]]),
@@ -177,12 +183,25 @@ class AppError(Exception):
     pass
 
 
+def content_length(headers):
+    """The last Content-Length of headers: an int, None if there is none, "bad" if one of
+    them is not a count (the module's parse_length: 1 to 18 digits)."""
+    cl = None
+    for name, value in headers:
+        if name.lower() == "content-length":
+            if not (value.isascii() and value.isdigit() and 0 < len(value) <= 18):
+                return "bad"
+            cl = int(value)
+    return cl
+
+
 def expect(spec):
     """{code, body, sent, failed, errors}: the status the application set (None if its
-    error came first), the body it sent, whether its headers had gone out, whether it
-    failed (a 500 if they had not, a cut response if they had; a failing close() alone
-    changes nothing the client sees), and the error-log lines it must cause."""
-    m = {"code": None, "sent": False, "body": b"", "errors": 0}
+    error came first), the body the client gets, whether the headers had gone out, whether
+    the response failed (a 500 if they had not; a cut response if they had, or Apache's
+    502 if not one byte had; a failing close() alone changes nothing the client sees), and
+    the error-log lines it must cause."""
+    m = {"code": None, "headers": [], "sent": False, "cl": None, "body": b"", "errors": 0}
 
     def start(status, headers, exc=False):
         if exc and m["sent"]:
@@ -192,13 +211,33 @@ def expect(spec):
         code = status_code(status)
         if code is None or not headers_ok(headers):
             raise AppError("bad status or headers")
-        m["code"] = code
+        m["code"], m["headers"] = code, headers
+
+    def headers_out(add_length=None):
+        """The headers go to Apache: their Content-Length is read then."""
+        cl = content_length(m["headers"])
+        if cl == "bad":
+            raise AppError("bad Content-Length")
+        m["cl"] = cl if cl is not None else add_length
+        m["sent"] = True
+
+    def add(x):
+        if m["cl"] is not None:
+            x = x[:max(0, m["cl"] - len(m["body"]))]
+        m["body"] += x
 
     def send(x, where):
         if not isinstance(x, bytes):
             raise AppError(where)
-        m["sent"] = True
-        m["body"] += x
+        if not m["sent"]:
+            headers_out()
+        add(x)
+
+    def finish():
+        if not m["sent"]:
+            headers_out()
+        if m["cl"] is not None and len(m["body"]) < m["cl"] and m["code"] not in (204, 304):
+            raise AppError("shorter than its Content-Length")
 
     def run(step):
         if step[0] == "write":
@@ -225,27 +264,38 @@ def expect(spec):
                 close = None  # returned as it is, without a close()
                 raise AppError("not iterable")
             if kind in ("list", "tuple") and close is None:
+                # a list or tuple is checked whole before anything is sent
                 items = [pyval(x) for x in body[1]]
                 if any(not isinstance(x, bytes) for x in items):
                     raise AppError("item")
                 for x in items:
                     send(x, "item")
+                finish()
             elif kind in ("list", "tuple"):
                 for x in body[1]:
                     send(pyval(x), "item")
+                finish()
             elif kind == "gen":
                 for step in body[1]:
                     if step[0] == "yield":
                         send(pyval(step[1]), "yield")
                     else:
                         run(step)
+                finish()
             else:
-                fkind, size = body[1], body[2]
+                fkind, size, blksize = body[1:]
                 if fkind == "closed":
                     raise AppError("closed file")
                 data = bytes((i * 7 + 3) % 251 for i in range(size))
-                m["body"] += data[:60000] if fkind == "pipe" else data
-                m["sent"] = m["sent"] or fkind in ("regular", "shrink") or size > 0
+                if fkind in ("regular", "shrink") and not m["sent"]:
+                    # sent as a file: its size is the Content-Length unless the app gave one
+                    headers_out(add_length=size)
+                    add(data)
+                else:
+                    data = data[:60000] if fkind == "pipe" else data
+                    for i in range(0, len(data), blksize):
+                        send(data[i:i + blksize], "file")
+                    finish()
         except AppError:
             failed = True
         if kind == "file" and body[1] == "bytesio":
@@ -279,7 +329,7 @@ CONFIGS = {
 }
 
 HEADLINE = re.compile(r"exception in WSGI application|WSGI application '[^']*' in |"
-                      r"exception in close\(\)")
+                      r"exception in close\(\)|is shorter than its Content-Length")
 CRASH = re.compile(r"exit signal|Segmentation fault|Fatal Python error|AddressSanitizer|"
                    r"runtime error:|core dumped|died while handling")
 
@@ -355,8 +405,12 @@ def check(a, spec):
         # failed after the headers: the app's status, then a cut body (or nothing at all)
         if status is not None:
             assert status == m["code"], (status, m, log[-3000:])
-            assert not complete, (status, len(body), log[-3000:])
-            assert m["body"].startswith(body), (len(body), len(m["body"]))
+            if m["cl"] is not None and len(m["body"]) == m["cl"]:
+                # all the declared bytes had gone: the client cannot tell, nor need to
+                assert (complete, body) == (True, m["body"]), (complete, len(body))
+            else:
+                assert not complete, (status, len(body), log[-3000:])
+                assert m["body"].startswith(body), (len(body), len(m["body"]))
     elif shrink:
         # truncated under Apache's feet: what it reads past the new end depends on when
         # (a short body, or the zeros of a mapped page); the part that stays is intact

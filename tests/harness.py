@@ -20,6 +20,9 @@ MODULE = os.environ.get("PYHOST_MODULE", os.path.join(REPO, "mod_pyhost.so"))
 MODULES_DIR = "/usr/lib/apache2/modules"
 APACHE = os.environ.get("APACHE_BIN", "/usr/sbin/apache2")
 RUN_USER = "www-data"
+# Time limits of timing tests are multiplied by this: `make test-asan` sets it, as a
+# sanitized module starts (and a daemon with Python in it) several times slower.
+TIME_FACTOR = float(os.environ.get("PYHOST_TIME_FACTOR", "1"))
 
 
 # prefork with exactly one child: every request of a test is served by the same process

@@ -13,6 +13,9 @@
 #   make fuzz           the Hypothesis fuzzing of misbehaving applications, a longer run
 #   make bench          throughput against static files and mod_wsgi 4.9.4 (bench/bench.py)
 #   make bench-gil      shared GIL against the own-GIL pool (Python 3.12+; see bench-gil-trixie)
+#   make deb            build/deb/libapache2-mod-pyhost_<version>_<arch>.deb (debhelper), lintian
+#   make test-deb       install, enable, serve and purge that package in a clean Debian 12 chroot
+#   make test-deb-trixie  the same for Debian 13, with the package built in a Debian 13 chroot
 PYTHON ?= /usr/bin/python3
 APXS ?= apxs
 PYTEST_ARGS ?=
@@ -21,6 +24,8 @@ comma := ,
 PY_INCLUDE := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("include"))')
 PY_LIBDIR := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("LIBDIR"))')
 PY_LDVERSION := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("LDVERSION"))')
+# Where make install puts the pyhost_express package (Debian: /usr/local/lib/python3.X/...).
+PY_SITE ?= $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_path("purelib"))')
 PY_LIBS := $(shell $(PYTHON) -c 'import sysconfig; print(sysconfig.get_config_var("LIBS") or "")')
 
 apxs = $(shell $(APXS) -q $(1) 2>/dev/null)
@@ -31,7 +36,9 @@ AP_MODDIR := $(call apxs,LIBEXECDIR)
 
 WARN := -std=c11 -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS_ALL := $(AP_CFLAGS) $(AP_INCLUDES) -Isrc -I$(PY_INCLUDE) $(WARN) -fPIC $(EXTRA_CFLAGS)
-LDFLAGS_ALL := -shared -L$(PY_LIBDIR) -lpython$(PY_LDVERSION) $(PY_LIBS) -Wl,-rpath,$(PY_LIBDIR)
+RPATH ?= -Wl,-rpath,$(PY_LIBDIR)
+LDFLAGS_ALL := -shared -L$(PY_LIBDIR) -lpython$(PY_LDVERSION) $(PY_LIBS) $(RPATH) $(EXTRA_LDFLAGS)
+BINDIR ?= /usr/local/bin
 
 BUILD := build/obj
 # src/ is arranged by the process that runs the code: config/ (directives, read in Apache's
@@ -43,7 +50,8 @@ HDR := $(sort $(wildcard src/*/*.h))
 OBJ := $(patsubst src/%.c,$(BUILD)/%.o,$(SRC))
 
 .PHONY: all install test run clean format check-format deps bench bench-gil bench-gil-trixie \
-    test-trixie test-sid test-ft test-matrix leak-check test-asan fuzz
+    test-trixie test-sid test-ft test-matrix leak-check install-module install-conf install-bin \
+    deb test-deb test-deb-trixie codec-test test-asan fuzz
 
 all: mod_pyhost.so
 
@@ -56,18 +64,32 @@ mod_pyhost.so: $(OBJ)
 	@echo "LD $@"
 	@$(AP_CC) -o $@ $(OBJ) $(LDFLAGS_ALL)
 
+# The frame codec alone, with a driver that decodes streams over a real socket pair
+# (tests/test_codec.py runs it): built with the module's warnings, against APR's headers.
+CODEC_TEST := build/codec-test
+APR_CFLAGS := $(shell apr-1-config --cflags --cppflags --includes 2>/dev/null)
+codec-test: $(CODEC_TEST)
+$(CODEC_TEST): src/shared/codec.c src/shared/alloc.c tests/unit/codec_test.c src/shared/codec.h \
+    src/shared/alloc.h Makefile
+	@mkdir -p $(dir $@)
+	@echo "CC $@"
+	@$(AP_CC) $(WARN) $(APR_CFLAGS) -Isrc -o $@ src/shared/codec.c src/shared/alloc.c \
+	    tests/unit/codec_test.c -lpthread
+
 clean:
-	rm -rf build/obj build/asan mod_pyhost.so
+	rm -rf build/obj build/asan build/codec-test mod_pyhost.so
 
 format:
-	clang-format -i $(SRC) $(HDR)
+	clang-format -i $(SRC) $(HDR) tests/unit/*.c
 
 check-format:
-	clang-format --dry-run --Werror $(SRC) $(HDR)
+	clang-format --dry-run --Werror $(SRC) $(HDR) tests/unit/*.c
 
-# Debian packages the build, the suite and the benchmark need.
+# Debian packages the build, the suite and the benchmark need (haproxy, redis-server,
+# python3-redis and iproute2: tests/test_multihost.py).
 DEB_PACKAGES := apache2 apache2-dev python3-dev python3-pytest python3-flask python3-django \
-    python3-numpy python3-hypothesis curl
+    python3-numpy python3-hypothesis curl openssl strace python3-pastedeploy python3-coverage \
+    haproxy redis-server python3-redis iproute2
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -141,8 +163,39 @@ run: deps all
 	$(PYTHON) tools/pyhost-express start-server $(RUN_DIR)/hello.wsgi --host 127.0.0.1 \
 	    --port 8000 --module-path $(CURDIR)/mod_pyhost.so $(RUN_AS)
 
-install: all
+install: install-module install-conf install-bin
+
+install-module: all
+	install -d $(DESTDIR)$(AP_MODDIR)
 	$(APXS) -i -S LIBEXECDIR=$(DESTDIR)$(AP_MODDIR) -n wsgi mod_pyhost.so
-	install -d $(DESTDIR)/etc/apache2/mods-available $(DESTDIR)/usr/local/bin
+
+install-conf:
+	install -d $(DESTDIR)/etc/apache2/mods-available
 	install -m 644 debian/pyhost.load debian/pyhost.conf $(DESTDIR)/etc/apache2/mods-available/
-	install -m 755 tools/pyhost-express $(DESTDIR)/usr/local/bin/pyhost-express
+
+install-bin:
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 755 tools/pyhost-express $(DESTDIR)$(BINDIR)/pyhost-express
+	install -d $(DESTDIR)$(PY_SITE)/pyhost_express/management/commands
+	install -m 644 tools/pyhost_express/*.py $(DESTDIR)$(PY_SITE)/pyhost_express/
+	install -m 644 tools/pyhost_express/management/*.py \
+	    $(DESTDIR)$(PY_SITE)/pyhost_express/management/
+	install -m 644 tools/pyhost_express/management/commands/*.py \
+	    $(DESTDIR)$(PY_SITE)/pyhost_express/management/commands/
+
+# The Debian package (debian/): built from a copy of the tree in build/deb, checked by lintian.
+DEB_BUILD_PACKAGES := build-essential debhelper dh-python apache2-dev python3-dev dpkg-dev lintian
+deb:
+	@missing=""; for p in $(DEB_BUILD_PACKAGES); do \
+	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	    echo "installing:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	tools/deb-build
+
+test-deb:
+	tools/deb-test bookworm
+
+test-deb-trixie:
+	tools/deb-test trixie

@@ -6,12 +6,13 @@
  * adapter -> Apache output. */
 #include "config/config.h"
 #include "shared/daemon.h"
+#include "child/daemon_hop.h"
 #include "child/embedded.h"
 #include "python/interp.h"
+#include "shared/process.h"
 #include "child/pyhooks.h"
 #include "child/route.h"
 
-#include "ap_mpm.h"
 #include "http_core.h"
 #include "http_log.h"
 #include "http_protocol.h"
@@ -31,45 +32,11 @@ static int pre_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp)
     return OK;
 }
 
-static int mpm_value(int query, int fallback)
-{
-    int v = 0;
-    if (ap_mpm_query(query, &v) != APR_SUCCESS) {
-        return fallback;
-    }
-    return v;
-}
-
-/* wsgi.multithread / wsgi.multiprocess of Apache's children, from the MPM. */
-static void describe_embedded(void)
-{
-    int threaded = mpm_value(AP_MPMQ_IS_THREADED, AP_MPMQ_NOT_SUPPORTED);
-    int forked = mpm_value(AP_MPMQ_IS_FORKED, AP_MPMQ_NOT_SUPPORTED);
-    int max_threads = mpm_value(AP_MPMQ_MAX_THREADS, 1);
-    int max_daemons = mpm_value(AP_MPMQ_MAX_DAEMONS, 1);
-    int used = mpm_value(AP_MPMQ_MAX_DAEMON_USED, -1);
-
-    pyhost_proc.process_group = "";
-    pyhost_proc.group = NULL;
-    pyhost_proc.multithread = threaded != AP_MPMQ_NOT_SUPPORTED && max_threads != 1;
-    pyhost_proc.multiprocess = forked != AP_MPMQ_NOT_SUPPORTED && max_daemons != 1;
-    pyhost_proc.run_once = 0;
-    pyhost_proc.threads_per_process = max_threads > 0 ? max_threads : 1;
-    if (used == -1) {
-        used = max_daemons;
-    }
-    pyhost_proc.maximum_processes = used > 0 ? used : 1;
-    pyhost_proc.apache_threads = pyhost_proc.threads_per_process;
-    pyhost_proc.apache_processes = pyhost_proc.maximum_processes;
-    pyhost_proc.mpm_name = ap_show_mpm();
-}
-
 static int post_config(apr_pool_t *pconf, apr_pool_t *plog, apr_pool_t *ptemp, server_rec *s)
 {
     (void)plog;
     (void)ptemp;
-    describe_embedded();
-    pyhost_proc.server = s;
+    pyhost_process_describe_apache(s);
     if (ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_CREATE_PRE_CONFIG) {
         return OK;
     }

@@ -6,8 +6,14 @@
  * requests for more body, passing the response to the client as it arrives, and the failures
  * a daemon can cause, each with its own status and one log line naming the group, the
  * process and the cause. */
+#include "child/daemon_hop.h"
+
 #include "shared/daemon.h"
+#include "shared/alloc.h"
 #include "child/output.h"
+#include "child/environ.h"
+
+#include "http_connection.h"
 
 #include "http_core.h"
 #include "http_log.h"
@@ -20,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/socket.h>
@@ -29,17 +36,30 @@
 
 APLOG_USE_MODULE(wsgi);
 
+/* A read from a daemon asks for this much: a whole small response (head, body, end) comes in
+ * one system call, and a large body in few. */
 #define READ_BUFFER 65536
-#define EAGER_BODY  65536
+/* Body bytes sent with the request without waiting for the client: a small POST goes in the
+ * same write as its environ; more is pulled by the daemon (MORE), so a slow client does not
+ * hold a daemon thread. */
+#define EAGER_BODY 65536
+/* Between attempts to connect while the group's socket is missing or its backlog full (the
+ * group restarting): short against connect-timeout, long enough not to spin. */
+#define CONNECT_RETRY_PAUSE apr_time_from_msec(20)
+/* Pauses before a handed-back request is sent again: the first short (the replacement is
+ * usually already listening), doubling to the longest, all within connect-timeout. */
+#define RESEND_PAUSE_FIRST apr_time_from_msec(1)
+#define RESEND_PAUSE_MAX   apr_time_from_msec(50)
+/* How long to wait for a stopping daemon's death to be recorded by Apache's parent, so the
+ * 502 can say how it died: the parent sees SIGCHLD within milliseconds. */
+#define DEATH_WAIT apr_time_from_sec(2)
 
 /* One kept connection of one Apache thread to one daemon group. */
 typedef struct {
     int fd;
-    pid_t pid;      /* of the daemon that accepted it, from its HELLO */
-    int hello_sent; /* the secret went with the first request */
-    pyhost_buf in;  /* what was read and not yet used, from in.data + pos */
-    apr_size_t pos;
-    int passed_fd; /* a file descriptor that arrived with the data, or -1 */
+    pid_t pid;        /* of the daemon that accepted it, from its HELLO */
+    int hello_sent;   /* the secret went with the first request */
+    pyhost_reader rd; /* the daemon's frames */
 } aconn;
 
 /* What each Apache thread keeps: its connections, by group index, and its request buffer.
@@ -62,7 +82,7 @@ static void thread_end(void *data)
     int i;
     for (i = 0; i < t->n; i++) {
         conn_drop(&t->conns[i]);
-        pyhost_buf_free(&t->conns[i].in);
+        pyhost_reader_free(&t->conns[i].rd);
     }
     free(t->conns);
     pyhost_buf_free(&t->out);
@@ -79,14 +99,11 @@ static aconn *conn_of(const pyhost_group *g)
 {
     if (g->index >= tls.n) {
         int n = g->index + 4, i;
-        aconn *v = realloc(tls.conns, sizeof(*v) * (size_t)n);
-        if (!v) {
-            abort();
-        }
+        aconn *v = pyhost_xrealloc(tls.conns, sizeof(*v) * (size_t)n);
         for (i = tls.n; i < n; i++) {
             memset(&v[i], 0, sizeof(v[i]));
             v[i].fd = -1;
-            v[i].passed_fd = -1;
+            pyhost_reader_init(&v[i].rd, -1, 1, READ_BUFFER);
         }
         if (!tls.conns) {
             pthread_once(&tls_once, make_key);
@@ -103,13 +120,10 @@ static void conn_drop(aconn *c)
     if (c->fd >= 0) {
         close(c->fd);
     }
-    if (c->passed_fd >= 0) {
-        close(c->passed_fd);
-    }
-    c->fd = c->passed_fd = -1;
+    c->fd = -1;
     c->pid = 0;
     c->hello_sent = 0;
-    c->pos = c->in.len = 0;
+    pyhost_reader_reset(&c->rd, -1);
 }
 
 static void set_timeout(int fd, int which, apr_interval_time_t t)
@@ -120,8 +134,6 @@ static void set_timeout(int fd, int which, apr_interval_time_t t)
     setsockopt(fd, SOL_SOCKET, which, &tv, sizeof(tv));
 }
 
-/* Connects within connect-timeout: a full backlog or a missing socket (the group restarting)
- * is tried again until then. Returns 0 or an errno value. */
 /* Whether this Apache child belongs to a generation that a restart has replaced: the
  * daemon groups of its configuration have stopped and their sockets are gone. */
 static int superseded(void)
@@ -131,6 +143,8 @@ static int superseded(void)
            ap_scoreboard_image->global->running_generation != mine;
 }
 
+/* Connects within connect-timeout: a full backlog or a missing socket (the group restarting)
+ * is tried again until then. Returns 0 or an errno value. */
 static int conn_open(aconn *c, const pyhost_group *g)
 {
     apr_time_t until = apr_time_now() + g->connect_timeout;
@@ -151,6 +165,7 @@ static int conn_open(aconn *c, const pyhost_group *g)
             set_timeout(fd, SO_RCVTIMEO,
                         g->connect_timeout ? g->connect_timeout : g->socket_timeout);
             c->fd = fd;
+            pyhost_reader_reset(&c->rd, fd);
             return 0;
         }
         err = errno;
@@ -164,50 +179,8 @@ static int conn_open(aconn *c, const pyhost_group *g)
         if (apr_time_now() >= until) {
             return err;
         }
-        apr_sleep(apr_time_from_msec(20));
+        apr_sleep(CONNECT_RETRY_PAUSE);
     }
-}
-
-/* ---- reading the daemon's frames --------------------------------------------------------- */
-
-/* Makes n bytes available at c->in.data + c->pos. 0, or -1 with errno (0 at the end of the
- * stream). */
-static int need(aconn *c, apr_size_t n)
-{
-    while (c->in.len - c->pos < n) {
-        apr_ssize_t r;
-        if (c->pos) {
-            memmove(c->in.data, c->in.data + c->pos, c->in.len - c->pos);
-            c->in.len -= c->pos;
-            c->pos = 0;
-        }
-        pyhost_buf_reserve(&c->in, n > READ_BUFFER ? n : READ_BUFFER);
-        r = pyhost_recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len, &c->passed_fd);
-        if (r <= 0) {
-            if (r == 0) {
-                errno = 0;
-            }
-            return -1;
-        }
-        c->in.len += (apr_size_t)r;
-    }
-    return 0;
-}
-
-#define MAX_FRAME (16 * 1024 * 1024)
-
-static int next_frame(aconn *c, pyhost_frame *f)
-{
-    if (need(c, sizeof(*f)) < 0) {
-        return -1;
-    }
-    memcpy(f, c->in.data + c->pos, sizeof(*f));
-    c->pos += sizeof(*f);
-    if (f->type != PYHOST_F_DATA && f->len > MAX_FRAME) {
-        errno = EPROTO;
-        return -1;
-    }
-    return 0;
 }
 
 /* ---- the request ------------------------------------------------------------------------- */
@@ -308,50 +281,15 @@ static void build_request(pyhost_route *rt, pyhost_buf *out, apr_bucket_brigade 
     }
 }
 
-/* ---- failures ---------------------------------------------------------------------------- */
+/* ---- outcomes ---------------------------------------------------------------------------- */
 
-static const char *who(request_rec *r, const pyhost_group *g, const aconn *c)
-{
-    return c->pid ? apr_psprintf(r->pool, "daemon process %ld of group '%s'", (long)c->pid, g->name)
-                  : apr_psprintf(r->pool, "daemon group '%s'", g->name);
-}
-
-/* The stream ended or failed before the response was complete. */
-static int broken(request_rec *r, const pyhost_group *g, aconn *c, int head_seen, int err)
-{
-    int status;
-    const char *cause;
-    if ((err == EAGAIN || err == EWOULDBLOCK) && !c->pid) {
-        status = HTTP_SERVICE_UNAVAILABLE;
-        cause = apr_psprintf(r->pool,
-                             "no process of daemon group '%s' accepted the connection within "
-                             "connect-timeout (%ld seconds)",
-                             g->name, (long)apr_time_sec(g->connect_timeout));
-        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s", cause);
-        conn_drop(c);
-        return status;
-    }
-    if (err == EAGAIN || err == EWOULDBLOCK) {
-        status = HTTP_GATEWAY_TIME_OUT;
-        cause = apr_psprintf(r->pool, "socket-timeout of %ld seconds passed waiting for %s",
-                             (long)apr_time_sec(g->socket_timeout),
-                             head_seen ? "the rest of the response" : "the response");
-    }
-    else {
-        const char *death = pyhost_daemon_death(r->pool, c->pid, apr_time_from_sec(2));
-        status = HTTP_BAD_GATEWAY;
-        cause = death ? apr_psprintf(r->pool, "died while handling the request: %s", death)
-                : err ? apr_psprintf(r->pool, "connection failed while handling the request: %s",
-                                     strerror(err))
-                      : "closed the connection while handling the request";
-    }
-    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s %s%s", who(r, g, c), cause,
-                  head_seen ? "; the response was cut short" : "");
-    conn_drop(c);
-    return head_seen ? -status : status;
-}
-
-/* ---- the response ------------------------------------------------------------------------ */
+/* How one exchange with a daemon ended; what the hop does next is written against these. */
+typedef enum {
+    HOP_DONE,      /* the response, or the daemon's own error status, is given (x->status) */
+    HOP_RESEND,    /* the daemon handed the request back unstarted: send it again */
+    HOP_CUT_SHORT, /* the response began and cannot be completed: the client must see that */
+    HOP_FAIL       /* no response began: Apache answers with x->status (5xx), logged */
+} hop_outcome;
 
 typedef struct {
     request_rec *r;
@@ -360,9 +298,85 @@ typedef struct {
     apr_bucket_brigade *bb; /* response data not yet passed */
     apr_bucket_brigade *in; /* for reading the request body */
     apr_size_t buffered;
-    int head_seen;
-    int override; /* WSGIErrorOverride: Apache makes the error page */
+    int status;      /* the handler's result, with HOP_DONE and HOP_FAIL */
+    int head_seen;   /* the response has begun */
+    int body_pulled; /* the daemon asked for body (MORE): the request cannot be sent again */
+    int ended;       /* the exchange ended in step (END or REFUSE): the next frame is new */
+    int unflushed;   /* response data passed or held since the client was last flushed */
+    int client_gone; /* writing to the client failed */
+    int override;    /* WSGIErrorOverride: Apache makes the error page */
 } response;
+
+static const char *who(request_rec *r, const pyhost_group *g, const aconn *c)
+{
+    return c->pid ? apr_psprintf(r->pool, "daemon process %ld of group '%s'", (long)c->pid, g->name)
+                  : apr_psprintf(r->pool, "daemon group '%s'", g->name);
+}
+
+/* The stream ended or failed before the response was complete: logged, and the outcome. */
+static hop_outcome broken(response *x, int err)
+{
+    request_rec *r = x->r;
+    const pyhost_group *g = x->g;
+    const char *cause;
+    if ((err == EAGAIN || err == EWOULDBLOCK) && !x->c->pid) {
+        x->status = HTTP_SERVICE_UNAVAILABLE;
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "no process of daemon group '%s' accepted the connection within "
+                      "connect-timeout (%ld seconds)",
+                      g->name, (long)apr_time_sec(g->connect_timeout));
+        return HOP_FAIL;
+    }
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+        x->status = HTTP_GATEWAY_TIME_OUT;
+        cause = apr_psprintf(r->pool, "socket-timeout of %ld seconds passed waiting for %s",
+                             (long)apr_time_sec(g->socket_timeout),
+                             x->head_seen ? "the rest of the response" : "the response");
+    }
+    else {
+        const char *death = pyhost_daemon_death(r->pool, x->c->pid, DEATH_WAIT);
+        x->status = HTTP_BAD_GATEWAY;
+        cause = death ? apr_psprintf(r->pool, "died while handling the request: %s", death)
+                : err ? apr_psprintf(r->pool, "connection failed while handling the request: %s",
+                                     strerror(err))
+                      : "closed the connection while handling the request";
+    }
+    ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s %s%s", who(r, g, x->c), cause,
+                  x->head_seen ? "; the response was cut short" : "");
+    return x->head_seen ? HOP_CUT_SHORT : HOP_FAIL;
+}
+
+static hop_outcome read_failed(response *x, pyhost_read_result res)
+{
+    return broken(x, pyhost_read_errno(&x->c->rd, res));
+}
+
+/* The one place that decides whether a connection is kept for this thread's next request to
+ * the group (as nginx's upstream keepalive module decides it): any check that fails closes
+ * it, and the next request makes a new one. */
+static void conn_release(aconn *c, const response *x, hop_outcome o)
+{
+    if (c->fd < 0) {
+        return;
+    }
+    if (o == HOP_RESEND) {
+        goto invalid; /* its daemon is stopping and will close it */
+    }
+    if (!x->ended) {
+        goto invalid; /* frames of this exchange may still be on their way: out of step */
+    }
+    if (pyhost_reader_buffered(&c->rd) || pyhost_reader_left(&c->rd)) {
+        goto invalid; /* bytes past the end of the exchange: a GOODBYE, or a daemon out of step */
+    }
+    if (c->rd.passed_fd >= 0) {
+        goto invalid; /* a descriptor no FILE frame claimed */
+    }
+    return;
+invalid:
+    conn_drop(c);
+}
+
+/* ---- the response ------------------------------------------------------------------------ */
 
 static apr_status_t pass(response *x, int flush)
 {
@@ -370,7 +384,8 @@ static apr_status_t pass(response *x, int flush)
     if (pyhost_answered_by_apache(x->r)) { /* a body Apache refused: its 400 or 413 is out */
         apr_brigade_cleanup(x->bb);
         x->buffered = 0;
-        return APR_SUCCESS;
+        x->client_gone = 1;
+        return APR_ECONNABORTED;
     }
     if (flush) {
         APR_BRIGADE_INSERT_TAIL(x->bb, apr_bucket_flush_create(x->r->connection->bucket_alloc));
@@ -378,16 +393,33 @@ static apr_status_t pass(response *x, int flush)
     rv = ap_pass_brigade(x->r->output_filters, x->bb);
     apr_brigade_cleanup(x->bb);
     x->buffered = 0;
+    x->unflushed = !flush;
+    if (rv == APR_SUCCESS && x->r->connection->aborted) {
+        rv = APR_ECONNABORTED;
+    }
+    if (rv != APR_SUCCESS) {
+        x->client_gone = 1; /* the rest is not relayed: closing the connection tells the daemon */
+    }
     return rv;
 }
 
-static void abort_client(response *x)
+/* Before a read that would wait for the daemon: response data the client has not been sent
+ * is flushed, unless more arrives within response-flush-delay (a pause of the application
+ * shows, a transient stall mid-transfer does not break the response into small writes).
+ * APR_SUCCESS, or the client's error. */
+static apr_status_t flush_if_dry(response *x)
 {
-    if (pyhost_answered_by_apache(x->r)) {
-        apr_brigade_cleanup(x->bb);
-        return;
+    struct pollfd pfd;
+    if (!x->unflushed || x->override || pyhost_reader_buffered(&x->c->rd)) {
+        return APR_SUCCESS;
     }
-    pyhost_cut_short(x->r, x->bb);
+    pfd.fd = x->c->fd;
+    pfd.events = POLLIN;
+    pfd.revents = 0;
+    if (x->g->response_flush_delay > 0 && poll(&pfd, 1, x->g->response_flush_delay) > 0) {
+        return APR_SUCCESS;
+    }
+    return pass(x, 1);
 }
 
 static int read_u32(const char **p, const char *end, uint32_t *v)
@@ -400,11 +432,11 @@ static int read_u32(const char **p, const char *end, uint32_t *v)
     return 0;
 }
 
-/* Applies a HEAD frame of len bytes (in the read buffer). Returns OK or an HTTP status. */
+/* Applies the HEAD frame f (its payload held by the reader). OK or an HTTP status. */
 static int apply_head(response *x, const pyhost_frame *f)
 {
     request_rec *r = x->r;
-    const char *p = x->c->in.data + x->c->pos, *end = p + f->len;
+    const char *p = pyhost_reader_payload(&x->c->rd), *end = p + f->len, *line;
     uint32_t n, sl, i;
     const pyhost_dir_cfg *d = ap_get_module_config(r->per_dir_config, &wsgi_module);
     if (read_u32(&p, end, &n) < 0 || read_u32(&p, end, &sl) < 0 || (uint32_t)(end - p) < sl) {
@@ -414,12 +446,10 @@ static int apply_head(response *x, const pyhost_frame *f)
         x->override = f->aux;
         return OK;
     }
-    r->status = f->aux;
-    r->status_line = apr_pstrmemdup(r->pool, p, sl);
+    line = p;
     p += sl;
     for (i = 0; i < n; i++) {
         uint32_t nl, vl;
-        const char *name, *value;
         if (read_u32(&p, end, &nl) < 0 || read_u32(&p, end, &vl) < 0 ||
             (apr_size_t)(end - p) < (apr_size_t)nl + vl) {
             return HTTP_BAD_GATEWAY;
@@ -432,60 +462,48 @@ static int apply_head(response *x, const pyhost_frame *f)
                           p, x->g->header_buffer_size);
             return HTTP_INTERNAL_SERVER_ERROR;
         }
-        name = apr_pstrmemdup(r->pool, p, nl);
-        value = apr_pstrmemdup(r->pool, p + nl, vl);
+        pyhost_response_header(r, p, nl, p + nl, vl);
         p += nl + vl;
-        if (!strcasecmp(name, "Content-Type")) {
-            ap_set_content_type(r, value);
-        }
-        else if (!strcasecmp(name, "Content-Length")) {
-            apr_table_setn(r->headers_out, "Content-Length", value);
-        }
-        else if (!strcasecmp(name, "WWW-Authenticate")) {
-            apr_table_addn(r->err_headers_out, name, value);
-        }
-        else {
-            apr_table_addn(r->headers_out, name, value);
-        }
     }
+    pyhost_response_status(r, f->aux, line, sl);
     return OK;
 }
 
-/* Moves len payload bytes of a DATA frame to the client side. -1 with errno on a read
- * failure. */
-static int take_data(response *x, apr_size_t len, int keep)
+/* Moves the DATA frame's payload to the client side (or drops it: keep 0). */
+static pyhost_read_result take_data(response *x, int keep)
 {
     aconn *c = x->c;
     apr_bucket_alloc_t *ba = x->r->connection->bucket_alloc;
-    while (len) {
+    while (pyhost_reader_left(&c->rd)) {
+        const char *p;
         apr_size_t n;
-        if (c->pos == c->in.len && need(c, 1) < 0) {
-            return -1;
+        pyhost_read_result res;
+        if (x->client_gone || (keep && flush_if_dry(x) != APR_SUCCESS)) {
+            return PYHOST_READ_OK; /* relay() ends the exchange */
         }
-        n = c->in.len - c->pos;
-        if (n > len) {
-            n = len;
+        if ((res = pyhost_read_some(&c->rd, pyhost_reader_left(&c->rd), &p, &n)) !=
+            PYHOST_READ_OK) {
+            return res;
         }
         if (keep) {
-            APR_BRIGADE_INSERT_TAIL(x->bb,
-                                    apr_bucket_heap_create(c->in.data + c->pos, n, NULL, ba));
+            APR_BRIGADE_INSERT_TAIL(x->bb, apr_bucket_heap_create(p, n, NULL, ba));
             x->buffered += n;
-        }
-        c->pos += n;
-        len -= n;
-        if (keep && x->buffered >= (apr_size_t)x->g->response_buffer_size) {
-            pass(x, 0);
+            x->unflushed = 1;
+            if (x->buffered >= (apr_size_t)x->g->response_buffer_size) {
+                pass(x, 0);
+            }
         }
     }
-    return 0;
+    return PYHOST_READ_OK;
 }
 
 static void take_file(response *x, int64_t offset, int64_t len)
 {
-    int fd = x->c->passed_fd;
-    x->c->passed_fd = -1;
+    int fd = x->c->rd.passed_fd;
+    x->c->rd.passed_fd = -1;
     if (fd >= 0) {
-        pyhost_bb_file(x->r, x->bb, fd, offset, x->override ? 0 : len, 1);
+        pyhost_bb_file(x->r, x->bb, fd, offset, x->override ? 0 : len);
+        x->unflushed = 1;
     }
 }
 
@@ -509,126 +527,119 @@ static int answer_more(response *x, uint32_t want)
     return err;
 }
 
-/* Reads frames to the end of the response. Returns the handler's result. */
-static int relay(response *x, int *retry)
+/* The daemon's HELLO: its pid, and from now on the wait for a response is socket-timeout's. */
+static void take_hello(response *x, const pyhost_frame *f)
+{
+    int32_t pid = 0;
+    if (f->len >= 8) {
+        memcpy(&pid, pyhost_reader_payload(&x->c->rd) + 4, 4);
+    }
+    x->c->pid = pid;
+    set_timeout(x->c->fd, SO_RCVTIMEO, x->g->socket_timeout);
+}
+
+/* Reads the daemon's frames to the end of the exchange. */
+static hop_outcome relay(response *x)
 {
     request_rec *r = x->r;
     aconn *c = x->c;
     for (;;) {
         pyhost_frame f;
+        pyhost_read_result res;
         int rv;
-        if (next_frame(c, &f) < 0 || (f.len && f.type != PYHOST_F_DATA && need(c, f.len) < 0)) {
-            rv = broken(r, x->g, c, x->head_seen, errno);
-            if (rv < 0) {
-                abort_client(x);
-                return OK;
-            }
-            return rv;
+        if (x->client_gone || flush_if_dry(x) != APR_SUCCESS) {
+            ap_log_rerror(APLOG_MARK, APLOG_DEBUG, 0, r,
+                          "the client went away while %s sent its response", who(r, x->g, c));
+            return HOP_CUT_SHORT; /* the rest is not read: closing tells the daemon */
+        }
+        if ((res = pyhost_read_frame(&c->rd, &f)) != PYHOST_READ_OK) {
+            return read_failed(x, res);
         }
         switch (f.type) {
-        case PYHOST_F_HELLO: {
-            int32_t pid = 0;
-            if (f.len >= 8) {
-                memcpy(&pid, c->in.data + c->pos + 4, 4);
-            }
-            c->pid = pid;
-            c->pos += f.len;
-            set_timeout(c->fd, SO_RCVTIMEO, x->g->socket_timeout);
+        case PYHOST_F_HELLO:
+            take_hello(x, &f);
+            pyhost_reader_skip(&c->rd, f.len);
             break;
-        }
         case PYHOST_F_GOODBYE:
-            conn_drop(c);
-            if (x->head_seen) {
+            if (x->head_seen || x->body_pulled) {
                 ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
-                              "daemon group '%s' closed the connection in a response", x->g->name);
-                abort_client(x);
-                return OK;
+                              "%s closed the connection in a request it had begun",
+                              who(r, x->g, c));
+                x->status = HTTP_BAD_GATEWAY;
+                return x->head_seen ? HOP_CUT_SHORT : HOP_FAIL;
             }
-            *retry = 1;
-            return OK;
+            return HOP_RESEND;
         case PYHOST_F_MORE: {
             uint32_t want = 0;
             if (f.len >= 4) {
-                memcpy(&want, c->in.data + c->pos, 4);
+                memcpy(&want, pyhost_reader_payload(&c->rd), 4);
             }
-            c->pos += f.len;
-            *retry = -1; /* the body is being consumed: no resending any more */
+            pyhost_reader_skip(&c->rd, f.len);
+            x->body_pulled = 1; /* the body is being consumed: no resending any more */
             if (answer_more(x, want)) {
-                rv = broken(r, x->g, c, x->head_seen, errno);
-                if (rv < 0) {
-                    abort_client(x);
-                    return OK;
-                }
-                return rv;
+                return broken(x, errno);
             }
             break;
         }
         case PYHOST_F_REFUSE: {
-            const char *why = apr_pstrmemdup(r->pool, c->in.data + c->pos, f.len);
-            c->pos += f.len;
-            if ((f.flags & PYHOST_FL_RETRY) && *retry == 0) {
-                conn_drop(c);
-                *retry = 1;
-                return OK;
+            const char *why = apr_pstrmemdup(r->pool, pyhost_reader_payload(&c->rd), f.len);
+            pyhost_reader_skip(&c->rd, f.len);
+            x->ended = 1;
+            if ((f.flags & PYHOST_FL_RETRY) && !x->body_pulled) {
+                return HOP_RESEND;
             }
             ap_log_rerror(APLOG_MARK, f.aux == HTTP_INTERNAL_SERVER_ERROR ? APLOG_DEBUG : APLOG_ERR,
                           0, r, "%s refused the request: %s", who(r, x->g, c), why);
-            return f.aux >= 400 && f.aux < 600 ? f.aux : HTTP_INTERNAL_SERVER_ERROR;
+            x->status = f.aux >= 400 && f.aux < 600 ? f.aux : HTTP_INTERNAL_SERVER_ERROR;
+            return HOP_DONE;
         }
         case PYHOST_F_HEAD:
             rv = apply_head(x, &f);
+            pyhost_reader_skip(&c->rd, f.len);
             if (rv != OK) {
-                conn_drop(c);
-                return rv;
+                x->status = rv;
+                return HOP_FAIL;
             }
-            c->pos += f.len;
             x->head_seen = 1;
             break;
         case PYHOST_F_DATA:
-            if (take_data(x, f.len, !x->override) < 0) {
-                broken(r, x->g, c, x->head_seen, errno);
-                abort_client(x);
-                return OK;
-            }
-            if ((f.flags & PYHOST_FL_FLUSH) && !x->override && pass(x, 1) != APR_SUCCESS) {
-                conn_drop(c); /* the client left; the daemon's rest cannot be read in step */
-                return OK;
+            if ((res = take_data(x, !x->override)) != PYHOST_READ_OK) {
+                return read_failed(x, res);
             }
             break;
         case PYHOST_F_FILE: {
             int64_t span[2] = {0, 0};
             if (f.len >= sizeof(span)) {
-                memcpy(span, c->in.data + c->pos, sizeof(span));
+                memcpy(span, pyhost_reader_payload(&c->rd), sizeof(span));
             }
-            c->pos += f.len;
+            pyhost_reader_skip(&c->rd, f.len);
             take_file(x, span[0], span[1]);
             break;
         }
         case PYHOST_F_END:
-            c->pos += f.len;
-            if (pyhost_answered_by_apache(r)) {
-                apr_brigade_cleanup(x->bb);
-                return OK;
-            }
+            pyhost_reader_skip(&c->rd, f.len);
+            x->ended = 1;
             if (x->override) {
-                return x->override;
+                x->status = x->override;
+                return HOP_DONE;
             }
             if (f.flags & PYHOST_FL_FAILED) {
-                abort_client(x);
-                return OK;
+                return HOP_CUT_SHORT;
+            }
+            if (pyhost_answered_by_apache(r)) {
+                apr_brigade_cleanup(x->bb);
+                x->status = OK;
+                return HOP_DONE;
             }
             pyhost_pass_last(r, x->bb);
             x->buffered = 0;
-            return OK;
+            x->status = OK;
+            return HOP_DONE;
         default:
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s sent an unknown frame %d",
                           who(r, x->g, c), f.type);
-            conn_drop(c);
-            if (x->head_seen) {
-                abort_client(x);
-                return OK;
-            }
-            return HTTP_BAD_GATEWAY;
+            x->status = HTTP_BAD_GATEWAY;
+            return x->head_seen ? HOP_CUT_SHORT : HOP_FAIL;
         }
     }
 }
@@ -681,15 +692,56 @@ static int send_request(aconn *c, const pyhost_buf *req)
     return err;
 }
 
+/* response-socket-timeout: the longest a write of the response to the client may wait (a
+ * client that stops reading holds this thread and, through it, a daemon thread). Returns the
+ * timeout to put back, or -2 when the connection's socket is not this request's alone. */
+static apr_interval_time_t client_timeout_set(request_rec *r, apr_interval_time_t t)
+{
+    apr_socket_t *cs = r->connection->master ? NULL : ap_get_conn_socket(r->connection);
+    apr_interval_time_t old = -2;
+    if (cs && apr_socket_timeout_get(cs, &old) == APR_SUCCESS) {
+        apr_socket_timeout_set(cs, t);
+        return old;
+    }
+    return -2;
+}
+
+static void client_timeout_restore(request_rec *r, apr_interval_time_t old)
+{
+    if (old != -2) {
+        apr_socket_timeout_set(ap_get_conn_socket(r->connection), old);
+    }
+}
+
+/* Sends the request (on a kept connection, or a new one) and relays the response: one
+ * exchange. The connection is released (kept or closed) before it returns. */
+static hop_outcome exchange(response *x)
+{
+    aconn *c = x->c;
+    hop_outcome o;
+    apr_interval_time_t old;
+    x->ended = x->head_seen = x->body_pulled = 0;
+    if (send_request(c, &tls.out)) {
+        o = HOP_RESEND; /* a kept connection the daemon has closed: try a new one */
+    }
+    else {
+        old = client_timeout_set(x->r, x->g->response_socket_timeout);
+        o = relay(x);
+        client_timeout_restore(x->r, old);
+    }
+    conn_release(c, x, o);
+    return o;
+}
+
 int pyhost_daemon_hop(pyhost_route *rt)
 {
     request_rec *r = rt->r;
     const pyhost_group *g = rt->group;
     aconn *c;
     response x;
-    int retry = 0, rv = OK;
+    hop_outcome outcome;
     apr_time_t until = apr_time_now() + g->connect_timeout;
-    apr_interval_time_t pause = apr_time_from_msec(1);
+    apr_interval_time_t pause = RESEND_PAUSE_FIRST;
 
     if (!pyhost_shm || !g->socket_path) {
         ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
@@ -739,15 +791,22 @@ int pyhost_daemon_hop(pyhost_route *rt)
                 return HTTP_SERVICE_UNAVAILABLE;
             }
         }
-        if (send_request(c, &tls.out)) {
-            conn_drop(c); /* a kept connection the daemon has closed: try a new one */
+        outcome = exchange(&x);
+        if (pyhost_answered_by_apache(r)) {
+            return OK; /* Apache answered a request body it refused (400, 413): nothing follows */
         }
-        else {
-            retry = 0;
-            rv = relay(&x, &retry);
-            if (retry != 1) {
-                return rv;
+        switch (outcome) {
+        case HOP_DONE:
+        case HOP_FAIL:
+            return x.status;
+        case HOP_CUT_SHORT:
+            if (!x.client_gone) {
+                pass(&x, 1); /* what came before the cut is the client's, as in embedded mode */
             }
+            pyhost_cut_short(r, x.bb);
+            return OK;
+        case HOP_RESEND:
+            break;
         }
         if (apr_time_now() >= until) {
             ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
@@ -757,6 +816,6 @@ int pyhost_daemon_hop(pyhost_route *rt)
             return HTTP_SERVICE_UNAVAILABLE;
         }
         apr_sleep(pause);
-        pause = pause * 2 > apr_time_from_msec(50) ? apr_time_from_msec(50) : pause * 2;
+        pause = pause * 2 > RESEND_PAUSE_MAX ? RESEND_PAUSE_MAX : pause * 2;
     }
 }

@@ -7,6 +7,7 @@
 #include "child/embedded.h"
 
 #include "child/output.h"
+#include "child/environ.h"
 #include "python/wsgi.h"
 
 #include "http_core.h"
@@ -60,23 +61,9 @@ static apr_status_t em_start(pyhost_io *io, int status, const char *status_line,
 {
     request_rec *r = ((embedded_io *)io)->r;
     int i;
-    r->status = status;
-    r->status_line = apr_pstrdup(r->pool, status_line);
+    pyhost_response_status(r, status, status_line, strlen(status_line));
     for (i = 0; i < n; i++) {
-        const char *name = apr_pstrmemdup(r->pool, h[i].name, h[i].nlen);
-        const char *value = apr_pstrmemdup(r->pool, h[i].value, h[i].vlen);
-        if (h[i].nlen == 12 && !strcasecmp(name, "Content-Type")) {
-            ap_set_content_type(r, value);
-        }
-        else if (h[i].nlen == 14 && !strcasecmp(name, "Content-Length")) {
-            apr_table_setn(r->headers_out, "Content-Length", value);
-        }
-        else if (h[i].nlen == 16 && !strcasecmp(name, "WWW-Authenticate")) {
-            apr_table_addn(r->err_headers_out, name, value);
-        }
-        else {
-            apr_table_addn(r->headers_out, name, value);
-        }
+        pyhost_response_header(r, h[i].name, h[i].nlen, h[i].value, h[i].vlen);
     }
     return APR_SUCCESS;
 }
@@ -121,17 +108,15 @@ static apr_status_t em_write(pyhost_io *io, const char *data, apr_size_t len, in
 static apr_status_t em_sendfile(pyhost_io *io, int fd, apr_off_t offset, apr_off_t len)
 {
     embedded_io *e = (embedded_io *)io;
-    request_rec *r = e->r;
-    const pyhost_dir_cfg *d = ap_get_module_config(r->per_dir_config, &wsgi_module);
     int own;
-    if (pyhost_answered_by_apache(r)) {
+    if (pyhost_answered_by_apache(e->r)) {
         return APR_ECONNABORTED;
     }
     own = dup(fd);
     if (own < 0) {
         return APR_FROM_OS_ERROR(errno);
     }
-    pyhost_bb_file(r, e->out, own, offset, len, pyhost_flag(d->enable_sendfile, 0));
+    pyhost_bb_file(e->r, e->out, own, offset, len);
     return pass(e, 1);
 }
 
@@ -175,6 +160,9 @@ int pyhost_embedded_run(pyhost_route *rt)
     }
     interp = pyhost_interp_get(rt->application_group);
     if (!interp) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "%s: Python interpreter '%s' could not be created: %s", rt->script,
+                      rt->application_group, pyhost_interp_failure(rt->application_group));
         return HTTP_INTERNAL_SERVER_ERROR;
     }
     if (!thread_number) {

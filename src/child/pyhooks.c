@@ -7,6 +7,7 @@
  * never in a daemon, in the main interpreter unless their application-group= says
  * otherwise, with an environ built like an application's. */
 #include "child/pyhooks.h"
+#include "child/environ.h"
 
 #include "python/interp.h"
 #include "python/log.h"
@@ -62,6 +63,9 @@ static int hook_begin(hook *h, request_rec *r, const pyhost_script *sc, const ch
                                   : dflt;
     interp = pyhost_interp_get(h->rt.application_group);
     if (!interp) {
+        ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r,
+                      "%s: Python interpreter '%s' could not be created: %s", sc->path,
+                      h->rt.application_group, pyhost_interp_failure(h->rt.application_group));
         return -1;
     }
     h->call.interp = interp;

@@ -382,6 +382,7 @@ static pyhost_group *new_group(cmd_parms *cmd, const char *name)
     g->graceful_timeout = apr_time_from_sec(15);
     g->shutdown_timeout = apr_time_from_sec(5);
     g->interpreters = 1;
+    g->response_flush_delay = 5; /* milliseconds, as mod_wsgi 6.0.2+ */
     g->listen_fd = -1;
     return g;
 }

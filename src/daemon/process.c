@@ -7,10 +7,13 @@
  * stop: no new connections, idle ones told GOODBYE, running requests given shutdown-timeout,
  * shutdown callbacks run. */
 #include "shared/daemon.h"
+#include "shared/alloc.h"
+#include "daemon/recycle.h"
 #include "daemon/serve.h"
 #include "daemon/watch.h"
 
 #include "python/interp.h"
+#include "shared/process.h"
 #include "python/log.h"
 
 #include "ap_listen.h"
@@ -101,7 +104,7 @@ static void drop_privileges(pyhost_group *g)
         fatal("cannot set its group id", errno);
     }
     if (g->ngroups) {
-        gid_t *list = malloc(sizeof(gid_t) * (size_t)(g->ngroups + 1));
+        gid_t *list = pyhost_xmalloc(sizeof(gid_t) * (size_t)(g->ngroups + 1));
         list[0] = g->gid;
         memcpy(list + 1, g->groups, sizeof(gid_t) * (size_t)g->ngroups);
         if (setgroups((size_t)g->ngroups + 1, list) < 0) {
@@ -167,60 +170,17 @@ static void set_title(server_rec *s, const char *name)
     prctl(PR_SET_NAME, name, 0, 0, 0);
 }
 
-static void describe_process(pyhost_group *g)
-{
-    pyhost_proc.process_group = g->name;
-    pyhost_proc.group = g;
-    pyhost_proc.multithread = g->threads != 1;
-    pyhost_proc.multiprocess = g->multiprocess;
-    pyhost_proc.run_once = g->threads == 1 && g->maximum_requests == 1;
-    pyhost_proc.threads_per_process = g->threads;
-    pyhost_proc.maximum_processes = g->processes;
-    pyhost_proc.server = g->server;
-}
-
 /* ---- recycling ---------------------------------------------------------------------------- */
 
-static struct {
-    pthread_mutex_t mu;
-    int how;       /* strongest pending request: PYHOST_RECYCLE_* */
-    char code[32]; /* shutdown_reason for the callbacks */
-    char why[600]; /* for the log */
-} pending = {PTHREAD_MUTEX_INITIALIZER, 0, "", ""};
-
-/* The main thread waits in sigtimedwait(); this signal wakes it for a recycle request. */
-#define SIG_WAKE (SIGRTMIN + 1)
-static pthread_t main_thread;
-
-void pyhost_daemon_recycle(int how, const char *code, const char *reason)
+/* What a recycle request does at once, in the thread that asked (daemon/recycle.h). */
+static void act_on_recycle(int how)
 {
-    int stronger;
-    pthread_mutex_lock(&pending.mu);
-    stronger = how > pending.how;
-    if (stronger) {
-        __atomic_store_n(&pending.how, how, __ATOMIC_SEQ_CST);
-        apr_cpystrn(pending.code, code, sizeof(pending.code));
-        apr_cpystrn(pending.why, reason, sizeof(pending.why));
-    }
-    pthread_mutex_unlock(&pending.mu);
-    if (stronger && how >= PYHOST_RECYCLE_DRAIN) {
+    if (how >= PYHOST_RECYCLE_DRAIN) {
         /* at once, so that a request sent again lands in the backlog for the replacement */
         pyhost_serve_stop();
     }
-    else if (stronger) {
+    else {
         pyhost_serve_stop_after_current();
-    }
-    if (stronger && !pthread_equal(pthread_self(), main_thread)) {
-        pthread_kill(main_thread, SIG_WAKE);
-    }
-}
-
-void pyhost_daemon_idle(void)
-{
-    if (__atomic_load_n(&pending.how, __ATOMIC_SEQ_CST) == PYHOST_RECYCLE_GRACEFUL) {
-        /* the moment a graceful recycle waits for: take no more requests */
-        pyhost_serve_stop();
-        pthread_kill(main_thread, SIG_WAKE);
     }
 }
 
@@ -293,7 +253,7 @@ static void watch_loop(const sigset_t *set, pid_t parent)
         struct timespec tick = {0, 100 * 1000 * 1000};
         int sig = sigtimedwait(set, NULL, &tick), how;
         apr_time_t now = apr_time_now();
-        char why[600];
+        char why[600], code_now[32];
         if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
             apr_snprintf(why, sizeof(why), "signal %s", sigabbrev_np(sig));
             pyhost_daemon_recycle(PYHOST_RECYCLE_STOP, "shutdown_signal", why);
@@ -314,13 +274,10 @@ static void watch_loop(const sigset_t *set, pid_t parent)
         }
         pyhost_watch_tick(now);
 
-        pthread_mutex_lock(&pending.mu);
-        how = pending.how;
-        apr_cpystrn(why, pending.why, sizeof(why));
+        how = pyhost_recycle_read(code_now, sizeof(code_now), why, sizeof(why));
         if (how > state) {
-            apr_cpystrn(code, pending.code, sizeof(code));
+            apr_cpystrn(code, code_now, sizeof(code));
         }
-        pthread_mutex_unlock(&pending.mu);
         if (how > state) {
             ap_log_error(APLOG_MARK, APLOG_INFO, 0, self_server, LOG_PREFIX "%s: %s",
                          (long)getpid(), g->name,
@@ -377,7 +334,7 @@ static void run_service(const sigset_t *set, pid_t parent)
     if (pthread_create(&t, NULL, watch_thread, NULL)) {
         fatal("cannot start its watch thread", errno);
     }
-    main_thread = t;
+    pyhost_recycle_init(t, act_on_recycle);
     sigemptyset(&python_sigs);
     sigaddset(&python_sigs, SIGTERM);
     sigaddset(&python_sigs, SIGINT);
@@ -415,7 +372,7 @@ void pyhost_daemon_main(pyhost_group *g, int process, server_rec *s)
     if (g->display_name) {
         set_title(s, g->display_name);
     }
-    describe_process(g);
+    pyhost_process_describe_daemon(g);
 
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -424,9 +381,9 @@ void pyhost_daemon_main(pyhost_group *g, int process, server_rec *s)
     sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGXCPU);
     sigaddset(&set, SIGUSR2);
-    sigaddset(&set, SIG_WAKE);
+    sigaddset(&set, PYHOST_SIG_WAKE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
-    main_thread = pthread_self();
+    pyhost_recycle_init(pthread_self(), act_on_recycle);
 
     if (pyhost_python_init(p, g->server) < 0) {
         fatal("cannot start Python", 0);
@@ -436,7 +393,7 @@ void pyhost_daemon_main(pyhost_group *g, int process, server_rec *s)
         run_service(&set, parent);
     }
     pyhost_import_scripts(g->name);
-    if (pyhost_serve_start(g, g->server) < 0) {
+    if (pyhost_serve_start(g, g->server, pyhost_shm->secret) < 0) {
         fatal("cannot start its threads", 0);
     }
     pyhost_watch_start(g, g->server);

@@ -7,6 +7,9 @@
  * pyhost_io of daemon mode: the body pulled from Apache as the application reads it, the
  * response written as frames with as few writes as the application's flushes allow. */
 #include "daemon/serve.h"
+#include "shared/alloc.h"
+
+#include "daemon/recycle.h"
 
 #include "python/interp.h"
 #include "python/script.h"
@@ -27,10 +30,20 @@
 
 APLOG_USE_MODULE(wsgi);
 
-#define MAX_REQUEST_FRAME (16 * 1024 * 1024)
-#define COPY_LIMIT        32768 /* bigger response blocks are written from the app's buffer */
-#define OUT_HIGH_WATER    65536 /* buffered response bytes that force a write */
-#define BODY_PULL         65536 /* least body asked for with MORE */
+/* A read from Apache asks for this much: a request's environ (a few KB) and the body sent
+ * with it usually come in one system call. */
+#define READ_CHUNK 16384
+/* A response block up to this size is copied into the frame buffer, so several go out in one
+ * write; a bigger one is written from the application's own buffer (the copy would cost more
+ * than the extra iovec). */
+#define COPY_LIMIT 32768
+/* Response bytes held before they are written even without a flush: bounds the copy per
+ * connection and lets Apache start on a long response. */
+#define OUT_HIGH_WATER 65536
+/* The least body asked for with MORE (a small read by the application would otherwise cost a
+ * round trip each), and the most (MORE answers are held whole by Apache: 1 MB bounds that). */
+#define BODY_PULL     65536
+#define BODY_PULL_MAX (1u << 20)
 
 enum { CONN_IDLE, CONN_BUSY, CONN_CLOSED };
 
@@ -38,8 +51,7 @@ typedef struct dconn {
     int fd;
     int state; /* CONN_*, changed atomically */
     int authed;
-    pyhost_buf in;
-    apr_size_t pos;
+    pyhost_reader rd; /* Apache's frames */
     struct dconn *next, *prev;
 } dconn;
 
@@ -62,6 +74,7 @@ enum { PHASE_IDLE, PHASE_BUSY, PHASE_OLD };
 static struct {
     pyhost_group *g;
     server_rec *s;
+    unsigned char secret[PYHOST_SECRET_LEN]; /* what Apache's connections present first */
     int epfd;
     int listen_fd;
     int wake_fd;
@@ -114,7 +127,7 @@ static void conn_close(dconn *c)
     }
     pthread_mutex_unlock(&sv.mu);
     close(c->fd);
-    pyhost_buf_free(&c->in);
+    pyhost_reader_free(&c->rd);
     free(c);
 }
 
@@ -178,8 +191,10 @@ static void accept_all(void)
             close(fd);
             continue;
         }
-        c = calloc(1, sizeof(*c));
+        c = pyhost_xcalloc(1, sizeof(*c));
         c->fd = fd;
+        pyhost_reader_init(&c->rd, fd, 0, READ_CHUNK);
+        c->rd.limit = 4 + PYHOST_SECRET_LEN; /* until the secret is seen, nothing bigger */
         c->state = CONN_BUSY;
         conn_link(c);
         ev.events = EPOLLIN | EPOLLONESHOT;
@@ -194,49 +209,6 @@ static void accept_all(void)
     }
 }
 
-/* ---- reading frames ---------------------------------------------------------------------- */
-
-/* Makes n unread bytes available at c->in.data + c->pos. -1 at the end (errno 0) or on
- * error or timeout (errno set). */
-static int need(dconn *c, apr_size_t n)
-{
-    while (c->in.len - c->pos < n) {
-        ssize_t r;
-        if (c->pos) {
-            memmove(c->in.data, c->in.data + c->pos, c->in.len - c->pos);
-            c->in.len -= c->pos;
-            c->pos = 0;
-        }
-        pyhost_buf_reserve(&c->in, n > 16384 ? n : 16384);
-        r = read(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len);
-        if (r > 0) {
-            c->in.len += (apr_size_t)r;
-        }
-        else if (r == 0) {
-            errno = 0;
-            return -1;
-        }
-        else if (errno != EINTR) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
-static int next_frame(dconn *c, pyhost_frame *f)
-{
-    if (need(c, sizeof(*f)) < 0) {
-        return -1;
-    }
-    memcpy(f, c->in.data + c->pos, sizeof(*f));
-    c->pos += sizeof(*f);
-    if (f->len > MAX_REQUEST_FRAME) {
-        errno = EPROTO;
-        return -1;
-    }
-    return 0;
-}
-
 /* ---- the daemon pyhost_io ---------------------------------------------------------------- */
 
 typedef struct dio {
@@ -245,14 +217,25 @@ typedef struct dio {
     worker *w;
     int eof;         /* the whole body has arrived */
     int open;        /* BODY frames are coming until EOF or PAUSE */
-    int pending;     /* flags of the BODY frame being read */
-    apr_size_t left; /* unread payload of that frame */
-    int broken;      /* the connection is out of step: close it */
+    int pending;     /* flags of the BODY frame being read, applied when it is all taken */
+    int broken;      /* the connection is out of step: close it (atomic: see is_broken) */
     int head_queued; /* the response head is in w->out */
     int head_out;    /* the response head has been written */
     int active;      /* counts as activity (not WSGIIgnoreActivity) */
     int ended;       /* END has been written: the response is over for Apache */
 } dio;
+
+/* broken is set by the worker and by the watch (pyhost_serve_give_up, under the worker's
+ * wlock) and read by both: always through these, never as a plain field. */
+static int is_broken(const dio *d)
+{
+    return __atomic_load_n(&d->broken, __ATOMIC_SEQ_CST);
+}
+
+static void set_broken(dio *d)
+{
+    __atomic_store_n(&d->broken, 1, __ATOMIC_SEQ_CST);
+}
 
 static void apply_pending(dio *d)
 {
@@ -287,7 +270,7 @@ static apr_status_t send_out(dio *d, const char *data, apr_size_t len, const voi
         iov[n++].iov_len = tlen;
     }
     pthread_mutex_lock(&d->w->wlock);
-    if (d->broken) {
+    if (is_broken(d)) {
         err = ECONNRESET; /* the watch gave up on this request */
     }
     else if (n) {
@@ -297,7 +280,7 @@ static apr_status_t send_out(dio *d, const char *data, apr_size_t len, const voi
     pthread_mutex_unlock(&d->w->wlock);
     d->w->out.len = 0;
     if (err) {
-        d->broken = 1;
+        set_broken(d);
         return APR_FROM_OS_ERROR(err);
     }
     return APR_SUCCESS;
@@ -306,7 +289,8 @@ static apr_status_t send_out(dio *d, const char *data, apr_size_t len, const voi
 /* Asks Apache for more of the body. */
 static int pull(dio *d, apr_size_t want)
 {
-    uint32_t n = (uint32_t)(want > BODY_PULL ? (want > (1u << 20) ? (1u << 20) : want) : BODY_PULL);
+    uint32_t n =
+        (uint32_t)(want > BODY_PULL ? (want > BODY_PULL_MAX ? BODY_PULL_MAX : want) : BODY_PULL);
     pyhost_frame_add(&d->w->out, PYHOST_F_MORE, 0, 0, &n, sizeof(n));
     d->open = 1;
     return send_out(d, NULL, 0, NULL, 0, -1) == APR_SUCCESS ? 0 : -1;
@@ -315,7 +299,7 @@ static int pull(dio *d, apr_size_t want)
 static apr_status_t d_read(pyhost_io *io, char *buf, apr_size_t *len)
 {
     dio *d = (dio *)io;
-    dconn *c = d->c;
+    pyhost_reader *rd = &d->c->rd;
     apr_size_t want = *len;
     *len = 0;
     if (d->active) {
@@ -323,34 +307,14 @@ static apr_status_t d_read(pyhost_io *io, char *buf, apr_size_t *len)
     }
     for (;;) {
         pyhost_frame f;
-        if (d->left) {
-            apr_size_t avail = c->in.len - c->pos, n = want < d->left ? want : d->left;
-            if (!avail && n >= 4096) {
-                ssize_t r;
-                do {
-                    r = read(c->fd, buf, n);
-                } while (r < 0 && errno == EINTR);
-                if (r <= 0) {
-                    d->broken = 1;
-                    return r == 0 ? APR_EOF : APR_FROM_OS_ERROR(errno);
-                }
-                n = (apr_size_t)r;
+        pyhost_read_result res;
+        if (pyhost_reader_left(rd)) {
+            res = pyhost_read_into(rd, buf, want, len);
+            if (res != PYHOST_READ_OK) {
+                set_broken(d);
+                return res == PYHOST_READ_FAILED ? APR_FROM_OS_ERROR(rd->err) : APR_EOF;
             }
-            else {
-                if (!avail && need(c, 1) < 0) {
-                    d->broken = 1;
-                    return errno ? APR_FROM_OS_ERROR(errno) : APR_EOF;
-                }
-                avail = c->in.len - c->pos;
-                if (n > avail) {
-                    n = avail;
-                }
-                memcpy(buf, c->in.data + c->pos, n);
-                c->pos += n;
-            }
-            d->left -= n;
-            *len = n;
-            if (!d->left) {
+            if (!pyhost_reader_left(rd)) {
                 apply_pending(d);
             }
             return APR_SUCCESS;
@@ -361,13 +325,12 @@ static apr_status_t d_read(pyhost_io *io, char *buf, apr_size_t *len)
         if (!d->open && pull(d, want) < 0) {
             return APR_ECONNRESET;
         }
-        if (next_frame(c, &f) < 0 || f.type != PYHOST_F_BODY) {
-            d->broken = 1;
+        if (pyhost_read_frame(rd, &f) != PYHOST_READ_OK || f.type != PYHOST_F_BODY) {
+            set_broken(d);
             return APR_EGENERAL;
         }
-        d->left = f.len;
         d->pending = f.flags;
-        if (!d->left) {
+        if (!f.len) {
             apply_pending(d);
         }
     }
@@ -376,32 +339,27 @@ static apr_status_t d_read(pyhost_io *io, char *buf, apr_size_t *len)
 /* Reads and drops what remains of the current body exchange, so the connection is in step. */
 static void drain(dio *d)
 {
-    while (!d->broken && (d->left || d->open)) {
+    pyhost_reader *rd = &d->c->rd;
+    while (!is_broken(d) && (pyhost_reader_left(rd) || d->open)) {
         pyhost_frame f;
-        if (d->left) {
+        if (pyhost_reader_left(rd)) {
+            const char *p;
             apr_size_t n;
-            if (need(d->c, 1) < 0) {
-                d->broken = 1;
+            if (pyhost_read_some(rd, pyhost_reader_left(rd), &p, &n) != PYHOST_READ_OK) {
+                set_broken(d);
                 return;
             }
-            n = d->c->in.len - d->c->pos;
-            if (n > d->left) {
-                n = d->left;
-            }
-            d->c->pos += n;
-            d->left -= n;
-            if (!d->left) {
+            if (!pyhost_reader_left(rd)) {
                 apply_pending(d);
             }
             continue;
         }
-        if (next_frame(d->c, &f) < 0 || f.type != PYHOST_F_BODY) {
-            d->broken = 1;
+        if (pyhost_read_frame(rd, &f) != PYHOST_READ_OK || f.type != PYHOST_F_BODY) {
+            set_broken(d);
             return;
         }
-        d->left = f.len;
         d->pending = f.flags;
-        if (!d->left) {
+        if (!f.len) {
             apply_pending(d);
         }
     }
@@ -437,17 +395,16 @@ static apr_status_t d_write(pyhost_io *io, const char *data, apr_size_t len, int
     pyhost_frame end = {PYHOST_F_END, 0, 0, 0};
     const char *extra = NULL;
     apr_size_t elen = 0;
-    int fl = flags & PYHOST_OUT_FLUSH ? PYHOST_FL_FLUSH : 0;
-    if (d->broken) {
+    if (is_broken(d)) {
         return APR_ECONNRESET;
     }
     if (len <= COPY_LIMIT) {
         if (len) {
-            pyhost_frame_add(b, PYHOST_F_DATA, fl, 0, data, len);
+            pyhost_frame_add(b, PYHOST_F_DATA, 0, 0, data, len);
         }
     }
     else {
-        pyhost_frame f = {PYHOST_F_DATA, (uint8_t)fl, 0, (uint32_t)len};
+        pyhost_frame f = {PYHOST_F_DATA, 0, 0, (uint32_t)len};
         pyhost_buf_add(b, &f, sizeof(f));
         extra = data;
         elen = len;
@@ -467,7 +424,7 @@ static apr_status_t d_sendfile(pyhost_io *io, int fd, apr_off_t offset, apr_off_
     dio *d = (dio *)io;
     int64_t span[2] = {offset, len};
     pyhost_frame end = {PYHOST_F_END, 0, 0, 0};
-    if (d->broken) {
+    if (is_broken(d)) {
         return APR_ECONNRESET;
     }
     pyhost_frame_add(&d->w->out, PYHOST_F_FILE, 0, 0, span, sizeof(span));
@@ -481,7 +438,7 @@ static void d_abort(pyhost_io *io)
     pyhost_frame end = {PYHOST_F_END, PYHOST_FL_FAILED, 0, 0};
     /* After END (a close() that raised once the response was complete), a second END would
      * be read by Apache as the answer to its next request on this connection. */
-    if (!d->broken && !d->ended) {
+    if (!is_broken(d) && !d->ended) {
         d->ended = 1;
         send_out(d, NULL, 0, &end, sizeof(end), -1);
     }
@@ -624,13 +581,15 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
     if (d.active) {
         touch();
     }
-    if (!sv.first_request) {
-        sv.first_request = now;
+    if (!__atomic_load_n(&sv.first_request, __ATOMIC_RELAXED)) {
+        apr_time_t none = 0; /* the first of racing workers wins; the watch reads it */
+        __atomic_compare_exchange_n(&sv.first_request, &none, now, 0, __ATOMIC_SEQ_CST,
+                                    __ATOMIC_SEQ_CST);
     }
     if (__atomic_load_n(&sv.stopping, __ATOMIC_SEQ_CST)) {
         refuse(&d, 503, 1, "the daemon process is stopping");
         drain(&d);
-        return d.broken ? -1 : 0;
+        return is_broken(&d) ? -1 : 0;
     }
     if (sv.g->queue_timeout && now - fx.request_time > sv.g->queue_timeout) {
         refuse(&d, 503, 0,
@@ -640,7 +599,7 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
                             (double)(now - fx.request_time) / APR_USEC_PER_SEC,
                             (long)apr_time_sec(sv.g->queue_timeout)));
         drain(&d);
-        return d.broken ? -1 : 0;
+        return is_broken(&d) ? -1 : 0;
     }
 
     memset(&call, 0, sizeof(call));
@@ -651,9 +610,14 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
                  ? pyhost_interp_pick(cstr(p, &ri.app_group), sv.g->interpreters, w->index - 1)
                  : pyhost_interp_get(cstr(p, &ri.app_group));
     if (!interp) {
-        refuse(&d, 500, 0, "cannot create the Python interpreter");
+        const char *group = cstr(p, &ri.app_group);
+        const char *why = apr_psprintf(p, "Python interpreter '%s' could not be created: %s", group,
+                                       pyhost_interp_failure(group));
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, sv.s, "daemon process %ld of group '%s': %s",
+                     (long)sv.pid, sv.g->name, why);
+        refuse(&d, 500, 0, why);
         drain(&d);
-        return d.broken ? -1 : 0;
+        return is_broken(&d) ? -1 : 0;
     }
     if ((fx.flags & PYHOST_RQ_RELOAD) &&
         pyhost_script_changed(interp, call.script, fx.script_mtime)) {
@@ -665,7 +629,7 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
         if (sv.g->interpreters > 1) {
             pyhost_interp_done(interp);
         }
-        return d.broken ? -1 : 0;
+        return is_broken(&d) ? -1 : 0;
     }
     call.interp = interp;
     call.mtime = fx.script_mtime;
@@ -688,7 +652,7 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
     if (sv.g->interpreters > 1) {
         pyhost_interp_done(interp);
     }
-    if (rv != OK && !d.broken) {
+    if (rv != OK && !is_broken(&d)) {
         refuse(&d, rv, 0, "the application failed before its response; see the daemon's log");
     }
     drain(&d);
@@ -701,7 +665,7 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
             PYHOST_RECYCLE_GRACEFUL, "maximum_requests",
             apr_psprintf(p, "maximum-requests (%d) reached", sv.g->maximum_requests));
     }
-    return d.broken ? -1 : 0;
+    return is_broken(&d) ? -1 : 0;
 }
 
 /* Logs a connection that did not prove it comes from Apache. */
@@ -722,25 +686,28 @@ static int serve(dconn *c, worker *w, apr_pool_t *p)
 {
     pyhost_frame f;
     for (;;) {
-        if (next_frame(c, &f) < 0) {
-            if (!c->authed && (c->in.len || errno)) {
-                log_stranger(c); /* junk, or less than a frame */
+        pyhost_read_result res = pyhost_read_frame(&c->rd, &f);
+        const char *payload = pyhost_reader_payload(&c->rd);
+        if (res != PYHOST_READ_OK) {
+            if (!c->authed && res != PYHOST_READ_END) {
+                log_stranger(c); /* junk, less than a frame, or too much */
             }
             return -1;
         }
         if (!c->authed) {
             uint32_t magic = 0;
-            if (f.type != PYHOST_F_HELLO || f.len != 4 + PYHOST_SECRET_LEN || need(c, f.len) < 0 ||
-                (memcpy(&magic, c->in.data + c->pos, 4), magic != PYHOST_PROTO_MAGIC) ||
-                memcmp(c->in.data + c->pos + 4, pyhost_shm->secret, PYHOST_SECRET_LEN)) {
+            if (f.type != PYHOST_F_HELLO || f.len != 4 + PYHOST_SECRET_LEN ||
+                (memcpy(&magic, payload, 4), magic != PYHOST_PROTO_MAGIC) ||
+                memcmp(payload + 4, sv.secret, PYHOST_SECRET_LEN)) {
                 log_stranger(c);
                 return -1;
             }
-            c->pos += f.len;
+            pyhost_reader_skip(&c->rd, f.len);
             c->authed = 1;
+            c->rd.limit = PYHOST_FRAME_MAX;
             continue;
         }
-        if (f.type != PYHOST_F_REQUEST || f.len < sizeof(pyhost_req_fixed) || need(c, f.len) < 0) {
+        if (f.type != PYHOST_F_REQUEST || f.len < sizeof(pyhost_req_fixed)) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, sv.s,
                          "daemon process %ld of group '%s': unexpected frame %d from Apache; "
                          "connection dropped",
@@ -748,8 +715,8 @@ static int serve(dconn *c, worker *w, apr_pool_t *p)
             return -1;
         }
         w->req.len = 0;
-        pyhost_buf_add(&w->req, c->in.data + c->pos, f.len);
-        c->pos += f.len;
+        pyhost_buf_add(&w->req, payload, f.len);
+        pyhost_reader_skip(&c->rd, f.len);
         return handle_request(c, w, p) < 0 ? -1 : 0;
     }
 }
@@ -805,7 +772,8 @@ static void *worker_main(void *arg)
                 old_done();
             }
             apr_pool_clear(p);
-        } while (rv == 0 && c->pos < c->in.len && !__atomic_load_n(&sv.stopping, __ATOMIC_SEQ_CST));
+        } while (rv == 0 && pyhost_reader_buffered(&c->rd) &&
+                 !__atomic_load_n(&sv.stopping, __ATOMIC_SEQ_CST));
         if (rv < 0) {
             epoll_ctl(sv.epfd, EPOLL_CTL_DEL, c->fd, NULL);
             conn_close(c);
@@ -823,7 +791,7 @@ static void *worker_main(void *arg)
 
 /* ---- start and stop ---------------------------------------------------------------------- */
 
-int pyhost_serve_start(pyhost_group *g, server_rec *s)
+int pyhost_serve_start(pyhost_group *g, server_rec *s, const unsigned char *secret)
 {
     struct epoll_event ev;
     pthread_attr_t attr;
@@ -832,6 +800,7 @@ int pyhost_serve_start(pyhost_group *g, server_rec *s)
     memset(&sv, 0, sizeof(sv));
     sv.g = g;
     sv.s = s;
+    memcpy(sv.secret, secret, PYHOST_SECRET_LEN);
     sv.pid = getpid();
     sv.listen_fd = g->listen_fd;
     pthread_mutex_init(&sv.mu, NULL);
@@ -857,10 +826,10 @@ int pyhost_serve_start(pyhost_group *g, server_rec *s)
         apr_size_t least = (apr_size_t)PTHREAD_STACK_MIN;
         pthread_attr_setstacksize(&attr, g->stack_size > least ? g->stack_size : least);
     }
-    sv.workers = calloc((size_t)g->threads, sizeof(worker *));
+    sv.workers = pyhost_xcalloc((size_t)g->threads, sizeof(worker *));
     sv.activity = apr_time_now();
     for (i = 0; i < g->threads; i++) {
-        worker *w = calloc(1, sizeof(*w));
+        worker *w = pyhost_xcalloc(1, sizeof(*w));
         w->index = i + 1;
         pthread_mutex_init(&w->wlock, NULL);
         sv.workers[i] = w;
@@ -959,7 +928,7 @@ apr_time_t pyhost_serve_activity(void)
 
 apr_time_t pyhost_serve_first_request(void)
 {
-    return sv.first_request;
+    return __atomic_load_n(&sv.first_request, __ATOMIC_SEQ_CST);
 }
 
 void pyhost_serve_give_up(int i, int status, const char *why)
@@ -978,7 +947,7 @@ void pyhost_serve_give_up(int i, int status, const char *why)
         }
         iov.iov_base = out.data;
         iov.iov_len = out.len;
-        if (!d->broken) {
+        if (!is_broken(d)) {
             /* reading shut first: once Apache has this answer, its next request must fail
              * to be sent on this connection (and go to a new one), not be sent and lost */
             shutdown(d->c->fd, SHUT_RD);
@@ -986,7 +955,7 @@ void pyhost_serve_give_up(int i, int status, const char *why)
             shutdown(d->c->fd, SHUT_RDWR);
         }
         pyhost_buf_free(&out);
-        d->broken = 1;
+        set_broken(d);
         w->view.given_up = 1;
         __atomic_add_fetch(&sv.given_up, 1, __ATOMIC_SEQ_CST);
     }

@@ -5,8 +5,9 @@
 #include "shared/daemon.h"
 #include "python/interp.h"
 
-/* Starts the worker threads on group g's socket. 0, or -1 with the reason logged. */
-int pyhost_serve_start(pyhost_group *g, server_rec *s);
+/* Starts the worker threads on group g's socket; a connection must present secret (of
+ * PYHOST_SECRET_LEN bytes, copied) first. 0, or -1 with the reason logged. */
+int pyhost_serve_start(pyhost_group *g, server_rec *s, const unsigned char *secret);
 
 /* Stops taking new connections and says GOODBYE to idle ones; busy ones are closed when
  * their request ends. */

@@ -9,6 +9,7 @@
  * Python stack in the log, and a graceful restart. */
 #include "daemon/watch.h"
 
+#include "daemon/recycle.h"
 #include "daemon/serve.h"
 #include "python/interp.h"
 #include "python/log.h"

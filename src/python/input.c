@@ -9,7 +9,11 @@
 
 #include "apr_strings.h"
 
+/* read() without a size starts with a buffer this big and doubles it: a small body is one
+ * read, a large one takes few reallocations. */
 #define INPUT_CHUNK 65536
+/* readline()'s read-ahead: a typical form or multipart header line fits many times over,
+ * and one read of the body serves many lines. */
 #define LINE_BUFFER 8192
 
 typedef struct {

@@ -7,11 +7,14 @@
  * sys.stdout/stderr to the error log, restrictions, sys.path), preloading of scripts, and
  * finalisation. */
 #include "python/interp.h"
+#include "shared/alloc.h"
 
 #include "python/log.h"
 #include "python/events.h"
+#include "python/preflight.h"
 #include "python/pymodule.h"
 #include "python/script.h"
+#include "shared/process.h"
 
 #include "http_log.h"
 #include "apr_strings.h"
@@ -24,13 +27,12 @@
 
 APLOG_USE_MODULE(wsgi);
 
-pyhost_process pyhost_proc;
-
 static int python_ready;
 static apr_pool_t *interp_pool;
 static apr_thread_mutex_t *table_lock;  /* interpreters and thread-state registry */
 static apr_thread_mutex_t *create_lock; /* one interpreter created at a time */
 static apr_hash_t *interp_table;        /* name -> pyhost_interp */
+static apr_hash_t *failed_table;        /* name -> why its creation failed (create_lock) */
 static apr_array_header_t *interp_list; /* of pyhost_interp *, index order */
 static apr_array_header_t *all_tstates; /* of PyThreadState *, for finalisation */
 static int next_index;                  /* of the next interpreter */
@@ -72,10 +74,7 @@ static void remember_tstate(int index, PyThreadState *ts)
     }
     if (index >= tls_count) {
         int n = index + 8, i;
-        PyThreadState **v = realloc(tls_states, (size_t)n * sizeof(*v));
-        if (!v) {
-            abort();
-        }
+        PyThreadState **v = pyhost_xrealloc(tls_states, (size_t)n * sizeof(*v));
         for (i = tls_count; i < n; i++) {
             v[i] = NULL;
         }
@@ -190,8 +189,25 @@ static int strict_extensions(pyhost_gil_mode mode)
 #endif
 }
 
+/* The exception that is set, as "Type: message" in p, leaving it set (for the log). */
+static const char *exception_summary(apr_pool_t *p)
+{
+    PyObject *exc = pyhost_take_exception(), *str;
+    const char *msg, *out;
+    if (!exc) {
+        return "no exception was set";
+    }
+    str = PyObject_Str(exc);
+    msg = str ? PyUnicode_AsUTF8(str) : NULL;
+    out = apr_psprintf(p, "%s%s%s", Py_TYPE(exc)->tp_name, msg && *msg ? ": " : "", msg ? msg : "");
+    Py_XDECREF(str);
+    PyErr_Clear();
+    pyhost_restore_exception(exc);
+    return out;
+}
+
 /* The set-up of an interpreter, with its thread state attached. */
-static int setup_interp(pyhost_interp *interp, const pyhost_interp_settings *set)
+static int setup_interp(pyhost_interp *interp, const pyhost_interp_settings *set, const char **why)
 {
     const pyhost_logctx lc = {NULL, pyhost_proc.server, NULL};
     const char *python_path =
@@ -201,6 +217,9 @@ static int setup_interp(pyhost_interp *interp, const pyhost_interp_settings *set
 
     interp->module = PyImport_ImportModule("mod_wsgi");
     if (!interp->module) {
+        *why = apr_pstrcat(interp_pool,
+                           "cannot import the mod_wsgi module: ", exception_summary(interp_pool),
+                           NULL);
         pyhost_log_exception(&lc, "cannot import the mod_wsgi module");
         return -1;
     }
@@ -234,6 +253,7 @@ static int setup_interp(pyhost_interp *interp, const pyhost_interp_settings *set
     }
     return 0;
 fail:
+    *why = exception_summary(interp_pool);
     pyhost_log_exception(
         &lc, apr_psprintf(interp->pool, "cannot set up Python interpreter '%s'", interp->name));
     return -1;
@@ -294,13 +314,16 @@ int pyhost_python_init(apr_pool_t *p, server_rec *s)
                            ? pyhost_proc.group->python_eggs
                            : pyhost_g.python_eggs;
     pyhost_interp_settings main_set;
+    const char *why = NULL;
     int i;
 
     pyhost_log_server = s;
+    pyhost_log_set_explainer(pyhost_explain_import_error);
     interp_pool = p;
     apr_thread_mutex_create(&table_lock, APR_THREAD_MUTEX_DEFAULT, p);
     apr_thread_mutex_create(&create_lock, APR_THREAD_MUTEX_DEFAULT, p);
     interp_table = apr_hash_make(p);
+    failed_table = apr_hash_make(p);
     interp_list = apr_array_make(p, 4, sizeof(pyhost_interp *));
     all_tstates = apr_array_make(p, 16, sizeof(PyThreadState *));
     if (eggs) {
@@ -351,7 +374,7 @@ int pyhost_python_init(apr_pool_t *p, server_rec *s)
     APR_ARRAY_PUSH(interp_list, pyhost_interp *) = main_interp;
     apr_hash_set(interp_table, main_interp->name, APR_HASH_KEY_STRING, main_interp);
     remember_tstate(main_interp->index, ts);
-    if (setup_interp(main_interp, &main_set) < 0) {
+    if (setup_interp(main_interp, &main_set, &why) < 0) {
         PyEval_SaveThread();
         return -1;
     }
@@ -364,7 +387,8 @@ int pyhost_python_init(apr_pool_t *p, server_rec *s)
 
 /* Creates a sub interpreter; the calling thread has the main interpreter attached and, on
  * success, has the new interpreter attached instead. */
-static PyThreadState *create_sub(pyhost_gil_mode mode, server_rec *s, const char *name)
+static PyThreadState *create_sub(pyhost_gil_mode mode, server_rec *s, const char *name,
+                                 const char **why, apr_pool_t *p)
 {
     PyThreadState *ts = NULL;
 #if PY_VERSION_HEX >= 0x030C0000
@@ -380,14 +404,17 @@ static PyThreadState *create_sub(pyhost_gil_mode mode, server_rec *s, const char
     cfg.gil = mode == PYHOST_GIL_OWN ? PyInterpreterConfig_OWN_GIL : PyInterpreterConfig_SHARED_GIL;
     status = Py_NewInterpreterFromConfig(&ts, &cfg);
     if (PyStatus_Exception(status)) {
+        *why = apr_pstrdup(p, status.err_msg ? status.err_msg : "unknown error");
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "cannot create Python interpreter '%s': %s", name,
-                     status.err_msg ? status.err_msg : "unknown error");
+                     *why);
         return NULL;
     }
 #else
     (void)mode;
+    (void)p;
     ts = Py_NewInterpreter();
     if (!ts) {
+        *why = "Py_NewInterpreter() failed";
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, s, "cannot create Python interpreter '%s'", name);
     }
 #endif
@@ -403,6 +430,28 @@ static pyhost_interp *lookup(const char *name)
     return interp;
 }
 
+/* Remembers why interpreter name could not be made (and lets go of create_lock): later
+ * requests for it get pyhost_interp_failure()'s reason at once. */
+static pyhost_interp *creation_failed(const char *name, const char *why)
+{
+    apr_hash_set(failed_table, apr_pstrdup(interp_pool, name), APR_HASH_KEY_STRING,
+                 apr_pstrdup(interp_pool, why ? why : "unknown error"));
+    apr_thread_mutex_unlock(create_lock);
+    return NULL;
+}
+
+const char *pyhost_interp_failure(const char *name)
+{
+    const char *why;
+    if (!python_ready) {
+        return "Python is not initialised in this process";
+    }
+    apr_thread_mutex_lock(create_lock);
+    why = apr_hash_get(failed_table, name, APR_HASH_KEY_STRING);
+    apr_thread_mutex_unlock(create_lock);
+    return why ? why : "unknown error";
+}
+
 /* Creation runs under create_lock with the main interpreter attached. No thread waits for
  * create_lock or table_lock while it has a thread state attached, so no GIL is ever held by
  * a thread waiting for them. */
@@ -413,13 +462,15 @@ static pyhost_interp *get(const char *name, const char *group, int own_gil)
     pyhost_interp *interp = lookup(name), *main_interp;
     PyThreadState *ts;
     pyhost_interp_settings set;
+    const char *why = NULL;
 
     if (interp || !python_ready) {
         return interp;
     }
     apr_thread_mutex_lock(create_lock);
     interp = lookup(name);
-    if (interp) {
+    if (interp || apr_hash_get(failed_table, name, APR_HASH_KEY_STRING)) {
+        /* a creation that failed is not tried again: each try would leave an interpreter */
         apr_thread_mutex_unlock(create_lock);
         return interp;
     }
@@ -436,18 +487,16 @@ static pyhost_interp *get(const char *name, const char *group, int own_gil)
     interp->mode = set.mode == PYHOST_GIL_FREE ? PYHOST_GIL_SHARED : set.mode;
 
     pyhost_interp_enter(main_interp);
-    ts = create_sub(interp->mode, pyhost_proc.server, name);
+    ts = create_sub(interp->mode, pyhost_proc.server, name, &why, interp_pool);
     if (!ts) {
         pyhost_interp_leave(ts);
-        apr_thread_mutex_unlock(create_lock);
-        return NULL;
+        return creation_failed(name, why);
     }
     interp->istate = PyThreadState_GetInterpreter(ts);
     remember_tstate(interp->index, ts);
-    if (setup_interp(interp, &set) < 0) {
+    if (setup_interp(interp, &set, &why) < 0) {
         pyhost_interp_leave(ts);
-        apr_thread_mutex_unlock(create_lock);
-        return NULL;
+        return creation_failed(name, why);
     }
     if (interp->mode == PYHOST_GIL_OWN) {
         ap_log_error(APLOG_MARK, APLOG_INFO, 0, pyhost_proc.server,

@@ -28,31 +28,17 @@ typedef struct pyhost_interp {
     int busy; /* requests running in it, for a pool's choice (pool_lock) */
 } pyhost_interp;
 
-/* What this process is, for the environ and the mod_wsgi module. */
-typedef struct {
-    const char *process_group; /* "" in Apache's children */
-    pyhost_group *group;       /* NULL in Apache's children */
-    int multithread;
-    int multiprocess;
-    int run_once;
-    int threads_per_process;
-    int maximum_processes;
-    server_rec *server;
-    /* Apache's own, for the apache module: the same in daemons */
-    const char *mpm_name;
-    int apache_threads;
-    int apache_processes;
-} pyhost_process;
-
-extern pyhost_process pyhost_proc;
-
 /* Initialises Python in this process (Apache child or daemon). Returns 0 on success. */
 int pyhost_python_init(apr_pool_t *p, server_rec *s);
 int pyhost_python_ready(void);
 
 /* Finds or creates the interpreter of an application group. Call without any thread state
- * attached. NULL (and a log line) when it cannot be created. */
+ * attached. NULL when it cannot be created: logged in full the first time, and not tried
+ * again in this process (each try would leave a half-made interpreter behind). */
 pyhost_interp *pyhost_interp_get(const char *name);
+
+/* Why interpreter name could not be created, for the log line of a request that needed it. */
+const char *pyhost_interp_failure(const char *name);
 
 /* The least busy member of group's pool of size interpreters, from member hint % size on;
  * counted busy until pyhost_interp_done(). NULL if a member cannot be created. */
@@ -76,13 +62,6 @@ void pyhost_run_service(const char *process_group);
 
 /* Tells each interpreter's subscribe_signals callbacks about signum. */
 void pyhost_interp_signal(int signum);
-
-/* An ImportError of an extension that cannot be loaded in this sub interpreter: one log line
- * naming the module, the interpreter and the fix. */
-void pyhost_explain_import_error(const pyhost_logctx *lc, PyObject *exc);
-/* In such an interpreter: refuse those extensions before Python runs their initialisation
- * (python/preflight.c). */
-int pyhost_preflight_install(PyObject *module);
 
 /* Runs shutdown callbacks (with the reason the process stops) and, with
  * WSGIDestroyInterpreter On, finalises Python. */

@@ -6,8 +6,6 @@
  * partial line held until its newline, a flush or the end of the request. */
 #include "python/log.h"
 
-#include "python/interp.h"
-
 #include "apr_strings.h"
 
 #include <pthread.h>
@@ -96,6 +94,13 @@ void pyhost_restore_exception(PyObject *exc)
 #endif
 }
 
+static pyhost_log_explain_fn explainer;
+
+void pyhost_log_set_explainer(pyhost_log_explain_fn fn)
+{
+    explainer = fn;
+}
+
 void pyhost_log_exception(const pyhost_logctx *lc, const char *headline)
 {
     PyObject *exc = pyhost_take_exception(), *tbmod = NULL, *lines = NULL, *desc = NULL;
@@ -115,7 +120,9 @@ void pyhost_log_exception(const pyhost_logctx *lc, const char *headline)
         PyErr_Clear();
         pyhost_log_line(lc, APLOG_ERR, headline);
     }
-    pyhost_explain_import_error(lc, exc);
+    if (explainer) {
+        explainer(lc, exc);
+    }
     tbmod = PyImport_ImportModule("traceback");
     if (tbmod) {
         lines = PyObject_CallMethod(tbmod, "format_exception", "O", exc);
@@ -135,6 +142,8 @@ void pyhost_log_exception(const pyhost_logctx *lc, const char *headline)
 
 /* ---- the Log type ------------------------------------------------------------------------ */
 
+/* The longest error-log entry a line of wsgi.errors or sys.stdout becomes; a longer line is
+ * split. Apache itself cuts an entry at 8 KB (MAX_STRING_LEN), so more would be lost. */
 #define LOG_LINE_MAX 8192
 
 typedef struct {

@@ -32,6 +32,12 @@ void pyhost_log_fmt(const pyhost_logctx *lc, int level, const char *fmt, ...)
  * entry per line, and clears it. Needs an attached thread state. */
 void pyhost_log_exception(const pyhost_logctx *lc, const char *headline);
 
+/* Something that can add a line explaining an exception pyhost_log_exception has logged
+ * (the interpreter code registers python/preflight.c's, for extensions a sub interpreter
+ * refused): logging itself knows nothing of what it explains. */
+typedef void (*pyhost_log_explain_fn)(const pyhost_logctx *lc, PyObject *exc);
+void pyhost_log_set_explainer(pyhost_log_explain_fn fn);
+
 /* The exception that is set, normalised, as a new reference (NULL if none); clears it. */
 PyObject *pyhost_take_exception(void);
 

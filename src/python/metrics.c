@@ -7,8 +7,10 @@
  * and the accounting each request does: a few clock reads and, at its end, one short hold of
  * the counters' mutex. */
 #include "python/metrics.h"
+#include "shared/alloc.h"
 
 #include "python/interp.h"
+#include "shared/process.h"
 
 #include "scoreboard.h"
 #include "apr_strings.h"
@@ -307,22 +309,20 @@ static double secs(apr_time_t t)
 
 static PyObject *start_recording(PyObject *module, PyObject *unused)
 {
-    int fail = 0;
     (void)module;
     (void)unused;
     pthread_mutex_lock(&m.mu);
     if (!m.recording) {
         m.threads = pyhost_proc.threads_per_process > 0 ? pyhost_proc.threads_per_process : 0;
-        m.slots = calloc((size_t)m.threads + 1, sizeof(*m.slots));
-        fail = !m.slots;
+        m.slots = pyhost_xcalloc((size_t)m.threads + 1, sizeof(*m.slots));
     }
-    if (!fail && !m.recording) {
+    if (!m.recording) {
         m.start = m.w_start = apr_time_now();
         cpu_now(&m.cpu_user, &m.cpu_system);
         __atomic_store_n(&m.recording, 1, __ATOMIC_RELEASE);
     }
     pthread_mutex_unlock(&m.mu);
-    return fail ? PyErr_NoMemory() : Py_NewRef(Py_None);
+    return Py_NewRef(Py_None);
 }
 
 /* Stores v (a new reference, NULL: failed) as d[key]; -1 on failure. */

@@ -8,9 +8,9 @@
  * is imported in the main interpreter, where that is safe, and its module definition says
  * what it supports. If it cannot be loaded, the import fails cleanly, and the error log names
  * the module, the interpreter, the reason and the fix. */
-#include "python/interp.h"
+#include "python/preflight.h"
 
-#include "python/log.h"
+#include "python/interp.h"
 #include "python/pymodule.h"
 
 #include "apr_strings.h"

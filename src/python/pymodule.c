@@ -13,6 +13,7 @@
 #include "python/interp.h"
 #include "python/log.h"
 #include "python/wsgi.h"
+#include "shared/process.h"
 
 #include "httpd.h"
 #include "http_log.h"

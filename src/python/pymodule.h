@@ -8,7 +8,7 @@
 
 #include <Python.h>
 
-#include "child/environ.h"
+#include "shared/envkeys.h"
 
 /* Keys and names the WSGI adapter uses on every request, made once per interpreter. */
 #define PYHOST_PY_NAMES(X)                                                                         \

@@ -12,6 +12,7 @@
 #include "python/metrics.h"
 #include "python/pymodule.h"
 #include "python/script.h"
+#include "shared/process.h"
 
 #include "httpd.h"
 #include "apr_strings.h"
@@ -309,6 +310,8 @@ static int parse_length(const char *s, apr_size_t n, apr_off_t *out)
     return 0;
 }
 
+/* Responses with up to this many headers (nearly all) pass them to the io from the stack;
+ * more take one allocation. */
 #define HEADERS_ON_STACK 32
 
 /* Hands status and headers to the io; add_length >= 0 adds a Content-Length. */

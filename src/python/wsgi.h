@@ -8,7 +8,7 @@
 
 #include "python/interp.h"
 #include "python/log.h"
-#include "child/environ.h"
+#include "shared/envkeys.h"
 
 typedef struct pyhost_io pyhost_io;
 

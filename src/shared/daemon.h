@@ -8,7 +8,7 @@
 #define PYHOST_DAEMON_H
 
 #include "shared/protocol.h"
-#include "child/route.h"
+#include "config/config.h"
 
 #include <sys/types.h>
 
@@ -36,24 +36,8 @@ int pyhost_daemons_start(apr_pool_t *pconf, server_rec *s);
 /* child_init of an Apache child. */
 void pyhost_daemons_child_init(apr_pool_t *pchild);
 
-/* The handler's way to a daemon. */
-int pyhost_daemon_hop(pyhost_route *rt);
-
 /* The life of a daemon process, from just after its fork. */
 void pyhost_daemon_main(pyhost_group *g, int process, server_rec *s) __attribute__((noreturn));
-
-/* Ways a daemon process recycles itself (daemon/process.c), mildest first:
- * GRACEFUL keeps serving until it is idle or graceful-timeout passes; DRAIN stops taking
- * requests now and lets running ones finish; STOP gives running ones shutdown-timeout. */
-enum { PYHOST_RECYCLE_GRACEFUL = 1, PYHOST_RECYCLE_DRAIN = 2, PYHOST_RECYCLE_STOP = 3 };
-
-/* Asks this daemon process to recycle itself. code is the shutdown_reason given to
- * mod_wsgi.subscribe_shutdown callbacks, reason the log's words. Any thread may call it; the
- * strongest request wins. */
-void pyhost_daemon_recycle(int how, const char *code, const char *reason);
-
-/* Called by the serving side when no request is in progress: a graceful recycle happens now. */
-void pyhost_daemon_idle(void);
 
 /* How process pid of the scoreboard ended ("killed by signal 9 (SIGKILL...)"), waiting up to
  * wait for Apache's parent to have seen it; NULL if it is not known to have ended. */

@@ -1,74 +1,10 @@
-/* shared/protocol.c: frames, buffers and socket I/O of the daemon protocol (see shared/protocol.h).
+/* shared/protocol.c: the contents of the daemon protocol's messages (see shared/protocol.h).
  *
- * Owns the growable buffers frames are built in, the encoding of environ pairs (one byte for
- * a known key, the name otherwise), and the two system calls of the protocol: sendmsg of a
- * whole request or response (with a file descriptor when there is one) and recvmsg. */
+ * Owns the encoding of environ pairs in a REQUEST (one byte for a known key, the name
+ * otherwise) and their checked walk on the daemon's side. */
 #include "shared/protocol.h"
 
-#include <errno.h>
-#include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-void pyhost_buf_reserve(pyhost_buf *b, apr_size_t more)
-{
-    if (b->len + more > b->cap) {
-        apr_size_t cap = b->cap ? b->cap : 4096;
-        char *d;
-        while (cap < b->len + more) {
-            cap *= 2;
-        }
-        d = realloc(b->data, cap);
-        if (!d) {
-            abort();
-        }
-        b->data = d;
-        b->cap = cap;
-    }
-}
-
-void pyhost_buf_add(pyhost_buf *b, const void *data, apr_size_t len)
-{
-    pyhost_buf_reserve(b, len);
-    memcpy(b->data + b->len, data, len);
-    b->len += len;
-}
-
-void pyhost_buf_free(pyhost_buf *b)
-{
-    free(b->data);
-    b->data = NULL;
-    b->len = b->cap = 0;
-}
-
-apr_size_t pyhost_frame_begin(pyhost_buf *b, int type, int flags, int aux)
-{
-    pyhost_frame f;
-    apr_size_t at = b->len;
-    f.type = (uint8_t)type;
-    f.flags = (uint8_t)flags;
-    f.aux = (uint16_t)aux;
-    f.len = 0;
-    pyhost_buf_add(b, &f, sizeof(f));
-    return at;
-}
-
-void pyhost_frame_end(pyhost_buf *b, apr_size_t at)
-{
-    uint32_t len = (uint32_t)(b->len - at - sizeof(pyhost_frame));
-    memcpy(b->data + at + offsetof(pyhost_frame, len), &len, sizeof(len));
-}
-
-void pyhost_frame_add(pyhost_buf *b, int type, int flags, int aux, const void *payload,
-                      apr_size_t len)
-{
-    apr_size_t at = pyhost_frame_begin(b, type, flags, aux);
-    if (len) {
-        pyhost_buf_add(b, payload, len);
-    }
-    pyhost_frame_end(b, at);
-}
 
 void pyhost_pair_add(pyhost_buf *b, unsigned id, const char *key, apr_size_t klen, const char *val,
                      apr_size_t vlen)
@@ -135,78 +71,4 @@ int pyhost_pairs_walk(const char *p, apr_size_t len, uint32_t npairs, pyhost_env
         p += vl;
     }
     return p == end ? 0 : -1;
-}
-
-int pyhost_sendv(int sock, struct iovec *iov, int n, int fd)
-{
-    char control[CMSG_SPACE(sizeof(int))];
-    while (n > 0) {
-        struct msghdr msg;
-        ssize_t w;
-        memset(&msg, 0, sizeof(msg));
-        msg.msg_iov = iov;
-        msg.msg_iovlen = (size_t)n;
-        if (fd >= 0) {
-            struct cmsghdr *cm;
-            memset(control, 0, sizeof(control));
-            msg.msg_control = control;
-            msg.msg_controllen = sizeof(control);
-            cm = CMSG_FIRSTHDR(&msg);
-            cm->cmsg_level = SOL_SOCKET;
-            cm->cmsg_type = SCM_RIGHTS;
-            cm->cmsg_len = CMSG_LEN(sizeof(int));
-            memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-        }
-        w = sendmsg(sock, &msg, MSG_NOSIGNAL);
-        if (w < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            return errno;
-        }
-        fd = -1; /* sent with the first byte */
-        while (n > 0 && (size_t)w >= iov->iov_len) {
-            w -= (ssize_t)iov->iov_len;
-            iov++;
-            n--;
-        }
-        if (n > 0) {
-            iov->iov_base = (char *)iov->iov_base + w;
-            iov->iov_len -= (size_t)w;
-        }
-    }
-    return 0;
-}
-
-apr_ssize_t pyhost_recv(int sock, char *buf, apr_size_t len, int *fd)
-{
-    char control[CMSG_SPACE(sizeof(int))];
-    struct iovec iov;
-    struct msghdr msg;
-    ssize_t r;
-    struct cmsghdr *cm;
-    iov.iov_base = buf;
-    iov.iov_len = len;
-    memset(&msg, 0, sizeof(msg));
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control;
-    msg.msg_controllen = sizeof(control);
-    do {
-        r = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC);
-    } while (r < 0 && errno == EINTR);
-    if (r < 0) {
-        return -1;
-    }
-    for (cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-        if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-            int got;
-            memcpy(&got, CMSG_DATA(cm), sizeof(int));
-            if (*fd >= 0) {
-                close(*fd);
-            }
-            *fd = got;
-        }
-    }
-    return r;
 }

@@ -1,0 +1,1 @@
+"""runpyhost: serve this Django project with pyhost-express."""

@@ -104,10 +104,15 @@ def census(a):
     for pid in children(a):
         try:
             threads = len(os.listdir("/proc/%d/task" % pid))
-            links = [os.readlink("/proc/%d/fd/%s" % (pid, fd))
-                     for fd in os.listdir("/proc/%d/fd" % pid)]
+            fds = os.listdir("/proc/%d/fd" % pid)
         except OSError:
-            continue
+            continue  # it has just exited
+        links = []
+        for fd in fds:
+            try:
+                links.append(os.readlink("/proc/%d/fd/%s" % (pid, fd)))
+            except OSError:
+                pass  # closed in the meantime
         out[pid] = (threads, sum(1 for l in links if l.startswith("socket:[") and
                                  l[8:-1] in unix))
     return out
@@ -125,7 +130,8 @@ def assert_nothing_kept(a, before):
     while not settled() and time.time() < deadline:
         time.sleep(0.1)
     after = census(a)
-    assert set(after) == set(before), (before, after)
+    assert set(after) == set(before), (before, after, {p: a.cmdline(p) for p in a.session_pids()},
+                                       a.new_log())
     for pid, (threads, _) in before.items():
         assert after[pid][0] == threads, (pid, before, after)
         assert after[pid][1] <= 1, (pid, before, after)

@@ -89,7 +89,7 @@ check-format:
 # python3-redis and iproute2: tests/test_multihost.py).
 DEB_PACKAGES := apache2 apache2-dev python3-dev python3-pytest python3-flask python3-django \
     python3-numpy python3-hypothesis curl openssl strace python3-pastedeploy python3-coverage \
-    haproxy redis-server python3-redis iproute2
+    haproxy redis-server python3-redis iproute2 mercurial
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
 	    dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \

@@ -216,7 +216,12 @@ WSGIScriptAlias /numpy @ROOT@/apps/np.wsgi
     WSGIApplicationGroup %{GLOBAL}
 </Location>
 WSGIScriptAlias /flask @ROOT@/apps/flaskapp.wsgi
-WSGIScriptAlias /django @ROOT@/apps/djangoapp.wsgi
+WSGIScriptAlias /django @ROOT@/apps/djangoapp.wsgi application-group=django
+# Django's logging set-up looks sys.stdout.isatty up, which a restricted sys.stdout refuses
+# (under mod_wsgi too: the restricted object raises at attribute access, issue 11)
+<WSGIInterpreterOptions application-group=django>
+    WSGIRestrictStdout Off
+</WSGIInterpreterOptions>
 WSGIScriptAlias /reload @ROOT@/reload/on.wsgi
 WSGIScriptAlias /noreload @ROOT@/noreload/off.wsgi
 WSGIScriptAlias /filewrapper @ROOT@/apps/fw.wsgi

@@ -386,9 +386,6 @@ def application(environ, start_response):
         return [b'body without status']
     elif case == 'no_start_response_empty':
         return []
-    elif case == 'twice':
-        start_response('200 OK', [CT])
-        start_response('201 Created', [CT])
     elif case == 'none':
         start_response('200 OK', [CT])
         return None
@@ -660,9 +657,10 @@ def test_exc_info_after_headers_sent_uncaught_cuts_response(srv):
     assert_healthy(srv)
 
 
-def test_second_start_response_without_exc_info_raises(srv):
+def test_second_start_response_without_exc_info_wins(srv):
+    # mod_wsgi 4.9 and 6 take it (issue 11); tests/test_fidelity.py checks the warning
     r = srv.get("/sr/twice_caught")
-    assert (r.status, r.body) == (200, b"RuntimeError")
+    assert (r.status, r.body) == (201, b"no exception")
 
 
 # -- iterables and close() ------------------------------------------------------------------
@@ -823,14 +821,15 @@ def test_file_wrapper_declared_length_smaller_than_file(srv, case, src):
 
 # -- bad application behaviour --------------------------------------------------------------
 
-TYPES = r"(?i)header.*\b{0}\b|\b{0}\b.*header"
-SPLIT = r"(?i)header.*(CR|LF|newline|control|splitting)"
+# mod_wsgi 6's exception messages (issue 11)
+TYPES = r"TypeError: expected unicode object, value of type {0} found"
+SPLIT = r"ValueError: carriage return/line feed character present in header value"
 BAD_500 = [
     ("raise_before", r"ValueError: boom before output {tok}"),
-    ("status_2000", r"(?i)status.*2000 OK"),
-    ("status_OK", r"(?i)status.*['\"]OK['\"]"),
-    ("status_20", r"(?i)status.*['\"]20 OK['\"]"),
-    ("status_100", r"(?i)status.*['\"]100 Continue['\"].*informational"),
+    ("status_2000", r"ValueError: status code is not a 3 digit integer"),
+    ("status_OK", r"ValueError: status code is not a 3 digit integer"),
+    ("status_20", r"ValueError: status code is not a 3 digit integer"),
+    ("status_100", r"ValueError: status code is informational \(1xx\), not a final response"),
     ("hname_bytes", TYPES.format("bytes")),
     ("hvalue_bytes", TYPES.format("bytes")),
     ("hvalue_int", TYPES.format("int")),
@@ -839,16 +838,16 @@ BAD_500 = [
     ("lf_value", SPLIT),
     ("cr_value", SPLIT),
     ("crlf_name", r"(?i)header.*(name|CR|LF|newline|control|splitting)"),
-    ("body_str", r"(?i)bytes.*\bstr\b|\bstr\b.*bytes"),
-    ("body_int", r"(?i)bytes.*\bint\b|\bint\b.*bytes"),
-    ("body_str_gen", r"(?i)bytes.*\bstr\b|\bstr\b.*bytes"),
+    ("body_str", r"TypeError: sequence of byte string values expected, value of type str found"),
+    ("body_int", r"TypeError: sequence of byte string values expected, value of type int found"),
+    ("body_str_gen",
+     r"TypeError: sequence of byte string values expected, value of type str found"),
     ("no_start_response",
      r"(?i)start_response.*never called|without calling start_response|"
      r"start_response.*not (been )?called"),
     ("no_start_response_empty",
      r"(?i)start_response.*never called|without calling start_response|"
      r"start_response.*not (been )?called"),
-    ("twice", r"(?i)start_response.*(second time|twice|again)|headers have already been"),
     ("none", r"(?i)NoneType.*not iterable|returned None"),
 ]
 
@@ -871,7 +870,8 @@ def test_bad_app_500_and_log_line(srv, case, pattern):
     ("raise_after", r"ValueError: boom after output {tok}"),
     ("raise_after_cl", r"ValueError: boom after output {tok}"),
     ("raise_after_write", r"ValueError: boom after output {tok}"),
-    ("body_str_after", r"(?i)bytes.*\bstr\b|\bstr\b.*bytes"),
+    ("body_str_after",
+     r"TypeError: sequence of byte string values expected, value of type str found"),
 ])
 def test_bad_app_after_output_cuts_response(srv, case, pattern):
     tok = token()

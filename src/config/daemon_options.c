@@ -240,6 +240,22 @@ static const opt_def options[] = {
     {"interpreters", OPT_INT, OFF(interpreters), 1, 64, NULL},
     {NULL, 0, 0, 0, 0, NULL}};
 
+/* Options mod_wsgi takes with an empty value (mod_wsgi-express writes python-path='' and
+ * python-eggs='' by default): the option is then as if not given. */
+static int empty_accepted(const opt_def *o)
+{
+    static const char *const names[] = {"display-name", "supplementary-groups", "lang",
+                                        "locale",       "python-home",          "python-path",
+                                        "python-eggs"};
+    apr_size_t i;
+    for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (!strcmp(o->name, names[i])) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static const char *daemon_option_list(void)
 {
     static char list[1024];
@@ -418,6 +434,9 @@ const char *pyhost_parse_daemon_process(cmd_parms *cmd, void *mconfig, const cha
             return apr_psprintf(cmd->pool,
                                 "WSGIDaemonProcess %s: unknown option '%s' (options: %s)", name,
                                 word, daemon_option_list());
+        }
+        if (eq && !eq[1] && empty_accepted(o)) {
+            continue;
         }
         if (!eq || !eq[1]) {
             return apr_psprintf(cmd->pool, "WSGIDaemonProcess %s: option '%s' needs a value", name,

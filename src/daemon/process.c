@@ -126,6 +126,12 @@ static void drop_privileges(pyhost_group *g)
 static void set_home_and_locale(pyhost_group *g)
 {
     const char *home = g->home;
+    struct passwd *me = getpwuid(geteuid());
+    /* HOME is the home of the user the daemon runs as (git, dulwich, pip read files there),
+     * not the one of whoever started Apache, as in mod_wsgi; Apache's children keep theirs */
+    if (me && me->pw_dir) {
+        setenv("HOME", me->pw_dir, 1);
+    }
     if (!home && g->uid_given && g->uid != ap_unixd_config.user_id) {
         struct passwd *pw = getpwuid(g->uid);
         home = pw ? pw->pw_dir : NULL;
@@ -143,8 +149,11 @@ static void set_home_and_locale(pyhost_group *g)
         setenv("LC_ALL", g->locale, 1);
         if (!setlocale(LC_ALL, g->locale)) {
             ap_log_error(APLOG_MARK, APLOG_WARNING, 0, self_server,
-                         LOG_PREFIX "locale '%s' is not available; keeping the inherited one",
-                         (long)getpid(), g->name, g->locale);
+                         "WSGI0079: Unsupported locale setting '%s' specified for daemon process "
+                         "group '%s'; daemon will run with the inherited locale. Consider "
+                         "'C.UTF-8' as a fallback. (daemon process %ld; `locale -a` lists the "
+                         "installed ones)",
+                         g->locale, g->name, (long)getpid());
         }
     }
 }

@@ -190,6 +190,11 @@ void pyhost_event_request_finished(pyhost_wsgi_call *call)
         put(event, "application_start", PyFloat_FromDouble(seconds(call->app_start))) < 0 ||
         put(event, "application_finish", PyFloat_FromDouble(seconds(now))) < 0 ||
         put(event, "application_time", PyFloat_FromDouble(seconds(now - call->app_start))) < 0 ||
+        put(event, "request_start", PyFloat_FromDouble(seconds(call->request_start))) < 0 ||
+        put(event, "queue_start", PyFloat_FromDouble(call->queue_start)) < 0 ||
+        put(event, "daemon_start", PyFloat_FromDouble(call->daemon_start)) < 0 ||
+        put(event, "gil_wait_time", PyFloat_FromDouble(seconds(call->io->gil_time))) < 0 ||
+        put(event, "gil_wait_count", PyLong_FromLong(call->io->gil_waits)) < 0 ||
         (have_cpu &&
          (put(event, "cpu_user_time", PyFloat_FromDouble(cpu(&ru.ru_utime) - call->cpu_user)) < 0 ||
           put(event, "cpu_system_time", PyFloat_FromDouble(cpu(&ru.ru_stime) - call->cpu_system)) <

@@ -152,8 +152,9 @@ static int setup_sys_path(const char *dirs, const char *home)
 
 static int set_stream(pyhost_modstate *st, const char *name, int restricted)
 {
-    PyObject *o = restricted ? pyhost_log_restricted(st->log_type, name)
-                             : pyhost_log_new(st->log_type, NULL, APLOG_ERR);
+    PyObject *o = restricted ? pyhost_log_restricted(st->log_type,
+                                                     apr_pstrcat(interp_pool, "sys.", name, NULL))
+                             : pyhost_log_new(st->log_type, st->text_wrapper, NULL, APLOG_ERR);
     int rv;
     if (!o) {
         return -1;
@@ -338,6 +339,10 @@ int pyhost_python_init(apr_pool_t *p, server_rec *s)
     PyConfig_InitPythonConfig(&config);
     config.install_signal_handlers = 0;
     config.parse_argv = 0;
+    /* sys.argv is ['mod_wsgi'], as under mod_wsgi (argparse and click read argv[0]) */
+    if (config_status(PyWideStringList_Append(&config.argv, L"mod_wsgi"), &config, s, "argv") < 0) {
+        return -1;
+    }
     config.optimization_level = pyhost_g.python_optimize;
     config.write_bytecode = !pyhost_g.dont_write_bytecode;
     if (pyhost_g.python_hash_seed >= 0) {
@@ -510,6 +515,20 @@ static pyhost_interp *get(const char *name, const char *group, int own_gil)
     apr_thread_mutex_unlock(table_lock);
     apr_thread_mutex_unlock(create_lock);
     return interp;
+}
+
+const char *pyhost_interp_context(const pyhost_interp *interp, char *buf, apr_size_t size)
+{
+    const char *g = pyhost_proc.group ? pyhost_proc.group->name : NULL;
+    if (!interp || !interp->name[0]) {
+        apr_snprintf(buf, size, "main interpreter %s%s%s", g ? "of daemon process '" : "",
+                     g ? g : "in embedded mode", g ? "'" : "");
+    }
+    else {
+        apr_snprintf(buf, size, "sub-interpreter '%s' %s%s%s", interp->name,
+                     g ? "of daemon process '" : "", g ? g : "in embedded mode", g ? "'" : "");
+    }
+    return buf;
 }
 
 pyhost_interp *pyhost_interp_get(const char *name)

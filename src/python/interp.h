@@ -45,6 +45,10 @@ const char *pyhost_interp_failure(const char *name);
 pyhost_interp *pyhost_interp_pick(const char *group, int size, int hint);
 void pyhost_interp_done(pyhost_interp *interp);
 
+/* How mod_wsgi 6's messages name interp in this process: "main interpreter in embedded mode",
+ * "sub-interpreter 'name' of daemon process 'group'", ... (written into buf). */
+const char *pyhost_interp_context(const pyhost_interp *interp, char *buf, apr_size_t size);
+
 /* The interpreter this thread entered last (for messages about it). */
 extern _Thread_local pyhost_interp *pyhost_current_interp;
 

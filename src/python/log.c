@@ -1,9 +1,10 @@
 /* python/log.c: error-log lines, Python tracebacks, and the Log stream type.
  *
  * Owns the routing of a line to the right log (request, daemon-side request, server), the
- * formatting of Python exceptions, and the Log type used for wsgi.errors, sys.stdout and
- * sys.stderr: a write() of text is split into lines, each complete line one log entry, a
- * partial line held until its newline, a flush or the end of the request. */
+ * formatting of Python exceptions, and the streams wsgi.errors, sys.stdout and sys.stderr: each
+ * an io.TextIOWrapper (UTF-8, errors 'replace', line buffered) over a binary Log whose
+ * complete lines are log entries, a partial line held until its newline, a flush or the end
+ * of the request; and the restricted sys.stdin / sys.stdout that refuse every use. */
 #include "python/log.h"
 
 #include "apr_strings.h"
@@ -101,18 +102,18 @@ void pyhost_log_set_explainer(pyhost_log_explain_fn fn)
     explainer = fn;
 }
 
-void pyhost_log_exception(const pyhost_logctx *lc, const char *headline)
+/* Logs the headline with the exception's type and message (after ": ", or after " " when the
+ * headline is a sentence of mod_wsgi's ending with '.'), what the explainer adds, and the
+ * traceback, one entry per line. */
+static void log_taken(const pyhost_logctx *lc, PyObject *exc, const char *headline)
 {
-    PyObject *exc = pyhost_take_exception(), *tbmod = NULL, *lines = NULL, *desc = NULL;
-    if (!exc) {
-        pyhost_log_line(lc, APLOG_ERR, headline);
-        return;
-    }
-    desc = PyObject_Str(exc);
+    PyObject *tbmod, *lines = NULL, *desc = PyObject_Str(exc);
+    apr_size_t hl = strlen(headline);
     if (desc) {
         char line[4096];
         const char *d = PyUnicode_AsUTF8(desc);
-        apr_snprintf(line, sizeof(line), "%s: %s%s%s", headline, Py_TYPE(exc)->tp_name,
+        apr_snprintf(line, sizeof(line), "%s%s%s%s%s", headline,
+                     hl && headline[hl - 1] == '.' ? " " : ": ", Py_TYPE(exc)->tp_name,
                      d && *d ? ": " : "", d ? d : "");
         pyhost_log_line(lc, APLOG_ERR, line);
     }
@@ -137,6 +138,39 @@ void pyhost_log_exception(const pyhost_logctx *lc, const char *headline)
     Py_XDECREF(lines);
     Py_XDECREF(tbmod);
     Py_XDECREF(desc);
+}
+
+void pyhost_log_exception(const pyhost_logctx *lc, const char *headline)
+{
+    PyObject *exc = pyhost_take_exception();
+    if (!exc) {
+        pyhost_log_line(lc, APLOG_ERR, headline);
+        return;
+    }
+    log_taken(lc, exc, headline);
+    Py_DECREF(exc);
+}
+
+void pyhost_log_app_exception(const pyhost_logctx *lc, const char *script, const char *context)
+{
+    PyObject *exc = pyhost_take_exception();
+    char headline[2048];
+    if (!exc) {
+        return;
+    }
+    /* mod_wsgi 6's lines (WSGI0175 for SystemExit, WSGI0174 for the rest), which log
+     * monitoring matches; the exception's message follows on the same line */
+    if (PyErr_GivenExceptionMatches(exc, PyExc_SystemExit)) {
+        apr_snprintf(headline, sizeof(headline),
+                     "WSGI0175: %s exception raised by WSGI script '%s' for %s; ignored.",
+                     Py_TYPE(exc)->tp_name, script, context);
+    }
+    else {
+        apr_snprintf(headline, sizeof(headline),
+                     "WSGI0174: %s exception raised processing WSGI script '%s' for %s.",
+                     Py_TYPE(exc)->tp_name, script, context);
+    }
+    log_taken(lc, exc, headline);
     Py_DECREF(exc);
 }
 
@@ -146,19 +180,21 @@ void pyhost_log_exception(const pyhost_logctx *lc, const char *headline)
  * split. Apache itself cuts an entry at 8 KB (MAX_STRING_LEN), so more would be lost. */
 #define LOG_LINE_MAX 8192
 
+/* The binary stream under wsgi.errors, sys.stdout and sys.stderr (their .buffer); each of those
+ * is an io.TextIOWrapper over one, as in mod_wsgi. */
 typedef struct {
     PyObject_HEAD
     const pyhost_logctx *lc; /* bound request, or NULL to follow the thread's request */
     int bound;               /* was created for a request (wsgi.errors) */
     int level;
     int closed;
-    const char *restricted; /* "stdout"/"stdin" when access is refused */
+    const char *restricted; /* "sys.stdout"/"sys.stdin" when every use is refused */
     pthread_mutex_t lock;   /* the buffer, when no GIL serialises writers */
     apr_size_t len;
     char buf[LOG_LINE_MAX];
 } LogObject;
 
-PyObject *pyhost_log_new(PyTypeObject *type, const pyhost_logctx *lc, int level)
+static LogObject *log_buffer_new(PyTypeObject *type, const pyhost_logctx *lc, int level)
 {
     LogObject *self = PyObject_New(LogObject, type);
     if (!self) {
@@ -171,25 +207,41 @@ PyObject *pyhost_log_new(PyTypeObject *type, const pyhost_logctx *lc, int level)
     self->restricted = NULL;
     self->len = 0;
     pthread_mutex_init(&self->lock, NULL);
-    return (PyObject *)self;
+    return self;
+}
+
+PyObject *pyhost_log_new(PyTypeObject *type, PyObject *text_wrapper, const pyhost_logctx *lc,
+                         int level)
+{
+    PyObject *buffer = (PyObject *)log_buffer_new(type, lc, level), *stream;
+    if (!buffer) {
+        return NULL;
+    }
+    /* TextIOWrapper(buffer, 'utf-8', 'replace', None, line_buffering=True, write_through=True) */
+    stream = PyObject_CallFunction(text_wrapper, "OssOOO", buffer, "utf-8", "replace", Py_None,
+                                   Py_True, Py_True);
+    Py_DECREF(buffer);
+    return stream;
 }
 
 PyObject *pyhost_log_restricted(PyTypeObject *type, const char *name)
 {
-    LogObject *self = (LogObject *)pyhost_log_new(type, NULL, APLOG_ERR);
+    LogObject *self = log_buffer_new(type, NULL, APLOG_ERR);
     if (self) {
         self->restricted = name;
     }
     return (PyObject *)self;
 }
 
-static int refuse(LogObject *self)
+/* A restricted stream refuses every attribute, as mod_wsgi's does: the use fails where the
+ * application touches the stream, not later. */
+static PyObject *log_getattro(LogObject *self, PyObject *name)
 {
     if (self->restricted) {
-        PyErr_Format(PyExc_OSError, "sys.%s access restricted by mod_wsgi", self->restricted);
-        return -1;
+        PyErr_Format(PyExc_OSError, "%s access restricted by mod_wsgi", self->restricted);
+        return NULL;
     }
-    return 0;
+    return PyObject_GenericGetAttr((PyObject *)self, name);
 }
 
 static const pyhost_logctx *target_of(LogObject *self)
@@ -237,37 +289,69 @@ static void append_locked(LogObject *self, const char *s, apr_size_t n)
     }
 }
 
-void pyhost_log_close(PyObject *obj)
+/* The LogObject under a stream made by pyhost_log_new (NULL if it is not one). */
+static LogObject *buffer_of(PyObject *stream)
 {
-    LogObject *self = (LogObject *)obj;
+    PyObject *b = PyObject_GetAttrString(stream, "buffer");
+    if (!b) {
+        PyErr_Clear();
+        return NULL;
+    }
+    Py_DECREF(b); /* the stream keeps it */
+    return (LogObject *)b;
+}
+
+PyObject *pyhost_log_buffer(PyObject *stream)
+{
+    return (PyObject *)buffer_of(stream);
+}
+
+int pyhost_log_bind(PyObject *buffer, const pyhost_logctx *lc)
+{
+    LogObject *self = (LogObject *)buffer;
+    if (self->closed) {
+        return -1;
+    }
+    pthread_mutex_lock(&self->lock);
+    self->lc = lc;
+    self->bound = 1;
+    pthread_mutex_unlock(&self->lock);
+    return 0;
+}
+
+void pyhost_log_unbind(PyObject *buffer)
+{
+    LogObject *self = (LogObject *)buffer;
     pthread_mutex_lock(&self->lock);
     emit_locked(self);
     self->lc = NULL;
     pthread_mutex_unlock(&self->lock);
 }
 
+void pyhost_log_close(PyObject *stream)
+{
+    LogObject *self;
+    PyObject *r = PyObject_CallMethod(stream, "flush", NULL);
+    if (!r) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(r);
+    if ((self = buffer_of(stream))) {
+        pyhost_log_unbind((PyObject *)self);
+    }
+}
+
+/* write(b): bytes (or any bytes-like object) become log lines; a str is taken as UTF-8. */
 static PyObject *log_write(LogObject *self, PyObject *arg)
 {
+    Py_buffer view;
     Py_ssize_t n;
-    const char *s;
-    if (!PyUnicode_Check(arg)) {
-        PyErr_Format(PyExc_TypeError, "write() argument must be str, not %.100s",
-                     Py_TYPE(arg)->tp_name);
-        return NULL;
-    }
-    if (refuse(self) < 0) {
-        return NULL;
-    }
     if (self->closed) {
         PyErr_SetString(PyExc_ValueError, "I/O operation on closed log");
         return NULL;
     }
-    s = PyUnicode_AsUTF8AndSize(arg, &n);
-    if (!s) {
-        /* lone surrogates: replace them as the 'replace' error handler would */
-        PyObject *b;
-        PyErr_Clear();
-        b = PyUnicode_AsEncodedString(arg, "utf-8", "replace");
+    if (PyUnicode_Check(arg)) {
+        PyObject *b = PyUnicode_AsEncodedString(arg, "utf-8", "replace");
         if (!b) {
             return NULL;
         }
@@ -275,13 +359,19 @@ static PyObject *log_write(LogObject *self, PyObject *arg)
         append_locked(self, PyBytes_AS_STRING(b), (apr_size_t)PyBytes_GET_SIZE(b));
         pthread_mutex_unlock(&self->lock);
         Py_DECREF(b);
+        return PyLong_FromSsize_t(PyUnicode_GET_LENGTH(arg));
     }
-    else {
-        pthread_mutex_lock(&self->lock);
-        append_locked(self, s, (apr_size_t)n);
-        pthread_mutex_unlock(&self->lock);
+    if (PyObject_GetBuffer(arg, &view, PyBUF_SIMPLE) < 0) {
+        PyErr_Format(PyExc_TypeError, "a bytes-like object is required, not '%.100s'",
+                     Py_TYPE(arg)->tp_name);
+        return NULL;
     }
-    return PyLong_FromSsize_t(PyUnicode_GET_LENGTH(arg));
+    pthread_mutex_lock(&self->lock);
+    append_locked(self, view.buf, (apr_size_t)view.len);
+    pthread_mutex_unlock(&self->lock);
+    n = view.len;
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(n);
 }
 
 static PyObject *log_writelines(LogObject *self, PyObject *seq)
@@ -325,14 +415,21 @@ static PyObject *log_close_method(LogObject *self, PyObject *unused)
     Py_RETURN_NONE;
 }
 
-/* Log objects are write-only; sys.stdin is one only when restricted. */
-static PyObject *log_read(LogObject *self, PyObject *args)
+/* The error log has no descriptor of its own: io.UnsupportedOperation, as for any stream
+ * without one (faulthandler and subprocess callers catch it). */
+static PyObject *log_fileno(LogObject *self, PyObject *unused)
 {
-    (void)args;
-    if (refuse(self) < 0) {
-        return NULL;
+    PyObject *io = PyImport_ImportModule("io"), *exc;
+    (void)self;
+    (void)unused;
+    exc = io ? PyObject_GetAttrString(io, "UnsupportedOperation") : NULL;
+    Py_XDECREF(io);
+    if (exc) {
+        PyErr_SetString(exc, "Apache/mod_wsgi log object is not associated with a file "
+                             "descriptor.");
+        Py_DECREF(exc);
     }
-    return PyUnicode_FromString("");
+    return NULL;
 }
 
 static PyObject *log_false(LogObject *self, PyObject *unused)
@@ -355,10 +452,10 @@ static PyObject *log_get_closed(LogObject *self, void *c)
     return PyBool_FromLong(self->closed);
 }
 
-static PyObject *log_get_str(LogObject *self, void *c)
+static PyObject *log_get_name(LogObject *self, void *c)
 {
-    (void)self;
-    return PyUnicode_FromString((const char *)c);
+    (void)c;
+    return PyUnicode_FromString(self->bound ? "<wsgi.errors>" : "<log>");
 }
 
 static void log_dealloc(LogObject *self)
@@ -376,8 +473,7 @@ static PyMethodDef log_methods[] = {{"write", (PyCFunction)log_write, METH_O, NU
                                     {"writelines", (PyCFunction)log_writelines, METH_O, NULL},
                                     {"flush", (PyCFunction)log_flush, METH_NOARGS, NULL},
                                     {"close", (PyCFunction)log_close_method, METH_NOARGS, NULL},
-                                    {"read", (PyCFunction)log_read, METH_VARARGS, NULL},
-                                    {"readline", (PyCFunction)log_read, METH_VARARGS, NULL},
+                                    {"fileno", (PyCFunction)log_fileno, METH_NOARGS, NULL},
                                     {"isatty", (PyCFunction)log_false, METH_NOARGS, NULL},
                                     {"readable", (PyCFunction)log_false, METH_NOARGS, NULL},
                                     {"seekable", (PyCFunction)log_false, METH_NOARGS, NULL},
@@ -385,13 +481,11 @@ static PyMethodDef log_methods[] = {{"write", (PyCFunction)log_write, METH_O, NU
                                     {NULL}};
 
 static PyGetSetDef log_getset[] = {{"closed", (getter)log_get_closed, NULL, NULL, NULL},
-                                   {"encoding", (getter)log_get_str, NULL, NULL, "utf-8"},
-                                   {"errors", (getter)log_get_str, NULL, NULL, "replace"},
-                                   {"name", (getter)log_get_str, NULL, NULL, "<wsgi.errors>"},
-                                   {"line_buffering", (getter)log_true, NULL, NULL, NULL},
+                                   {"name", (getter)log_get_name, NULL, NULL, NULL},
                                    {NULL}};
 
 static PyType_Slot log_slots[] = {{Py_tp_dealloc, log_dealloc},
+                                  {Py_tp_getattro, log_getattro},
                                   {Py_tp_methods, log_methods},
                                   {Py_tp_getset, log_getset},
                                   {0, NULL}};

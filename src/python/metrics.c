@@ -158,15 +158,16 @@ static void gil_wait(pyhost_io *io, apr_interval_time_t d)
 
 void pyhost_metrics_request_attached(pyhost_wsgi_call *call)
 {
-    if (call->slot_start && call->io) {
-        gil_wait(call->io, since(apr_time_now(), call->slot_start));
+    apr_time_t from = call->slot_start ? call->slot_start : call->attach_start;
+    if (from && call->io) {
+        gil_wait(call->io, since(apr_time_now(), from));
     }
 }
 
 void pyhost_metrics_attach(pyhost_io *io, PyThreadState *ts)
 {
     apr_time_t t;
-    if (!io || !__atomic_load_n(&m.recording, __ATOMIC_RELAXED)) {
+    if (!io || (!io->gil_count && !__atomic_load_n(&m.recording, __ATOMIC_RELAXED))) {
         PyEval_RestoreThread(ts);
         return;
     }

@@ -166,6 +166,18 @@ static PyObject *version_tuple(int a, int b, int c)
     return Py_BuildValue("(iii)", a, b, c);
 }
 
+/* New reference to module.name. */
+static PyObject *import_attr(const char *module, const char *name)
+{
+    PyObject *m = PyImport_ImportModule(module), *attr;
+    if (!m) {
+        return NULL;
+    }
+    attr = PyObject_GetAttrString(m, name);
+    Py_DECREF(m);
+    return attr;
+}
+
 static int module_exec(PyObject *module)
 {
     pyhost_modstate *st = state_of(module);
@@ -202,8 +214,9 @@ static int module_exec(PyObject *module)
                                   "Raised in a request's thread when it runs past the "
                                   "request-timeout of its daemon process group.",
                                   PyExc_BaseException, NULL);
-    if (!st->request_timeout || !st->adapter_type || !st->input_type || !st->log_type ||
-        !st->file_wrapper_type || !st->wsgi_version || !st->mod_wsgi_version ||
+    st->text_wrapper = import_attr("io", "TextIOWrapper");
+    if (!st->text_wrapper || !st->request_timeout || !st->adapter_type || !st->input_type ||
+        !st->log_type || !st->file_wrapper_type || !st->wsgi_version || !st->mod_wsgi_version ||
         !st->apache_version || !st->shutdown_callbacks || !st->event_callbacks ||
         !st->signal_callbacks || !st->active_requests) {
         return -1;
@@ -250,7 +263,7 @@ int pyhost_pymodule_describe(PyObject *module, const char *application_group)
         DO((st)->file_wrapper_type); DO((st)->wsgi_version); DO((st)->mod_wsgi_version);         \
         DO((st)->apache_version); DO((st)->shutdown_callbacks); DO((st)->event_callbacks);       \
         DO((st)->signal_callbacks); DO((st)->active_requests); DO((st)->log_handler);            \
-        DO((st)->request_timeout);                                                               \
+        DO((st)->request_timeout); DO((st)->text_wrapper);                                       \
     } while (0)
 /* clang-format on */
 

@@ -54,6 +54,7 @@ typedef struct pyhost_modstate {
     PyObject *active_requests;    /* dict: request id -> request_started event */
     PyObject *log_handler;        /* the LogHandler class, once asked for */
     PyObject *request_timeout;    /* mod_wsgi.RequestTimeout */
+    PyObject *text_wrapper;       /* io.TextIOWrapper, for the log streams */
 } pyhost_modstate;
 
 /* The mod_wsgi and apache module definitions, for PyImport_AppendInittab. */

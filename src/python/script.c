@@ -2,9 +2,11 @@
  *
  * Owns the module name of a script (_mod_wsgi_ + md5 of its path, as mod_wsgi), reading and
  * compiling it with its path as the code's file name, executing it in a fresh module that is
- * in sys.modules while it runs, and the per-interpreter cache of loaded scripts with their
- * modification times. */
+ * in sys.modules while it runs, the per-interpreter cache of loaded scripts with their
+ * modification times, and the scripts' reload_required(resource) hook. */
 #include "python/script.h"
+
+#include "shared/process.h"
 
 #include "apr_md5.h"
 #include "apr_file_info.h"
@@ -15,6 +17,8 @@
 typedef struct {
     PyObject *module;
     apr_time_t mtime;
+    int warned; /* pyhost_script_first_warning() has answered 1 */
+    int hook;   /* the module defines reload_required() */
 } pyhost_loaded;
 
 static int loaded_count; /* scripts loaded successfully in this process */
@@ -53,38 +57,64 @@ static PyObject *module_name(const char *path)
     return PyUnicode_FromFormat("_mod_wsgi_%s", hex);
 }
 
-static PyObject *read_source(const char *path, const pyhost_logctx *lc)
+/* mod_wsgi 6's message IDs of a script that cannot be loaded, for a request and for a
+ * preload (no request). */
+static int for_request(const pyhost_logctx *lc)
+{
+    return lc && (lc->r || lc->client);
+}
+
+static PyObject *read_source(pyhost_interp *interp, const char *path, const pyhost_logctx *lc)
 {
     FILE *f = fopen(path, "rb");
-    PyObject *data;
+    PyObject *data = NULL;
     long size;
+    char context[512];
+    const char *why = NULL;
     if (!f) {
-        pyhost_log_fmt(lc, APLOG_ERR, "cannot open WSGI script '%s': %s", path, strerror(errno));
-        return NULL;
+        why = strerror(errno);
     }
-    if (fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
-        pyhost_log_fmt(lc, APLOG_ERR, "cannot read WSGI script '%s': %s", path, strerror(errno));
+    else if (fseek(f, 0, SEEK_END) || (size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET)) {
+        why = strerror(errno);
+    }
+    else {
+        data = PyBytes_FromStringAndSize(NULL, size);
+        if (data && fread(PyBytes_AS_STRING(data), 1, (size_t)size, f) != (size_t)size) {
+            why = "short read";
+            Py_CLEAR(data);
+        }
+    }
+    if (why) {
+        pyhost_log_fmt(lc, APLOG_ERR,
+                       "%s: Could not read or compile WSGI script '%s' for %s. (cannot read it: "
+                       "%s)",
+                       for_request(lc) ? "WSGI0105" : "WSGI0106", path,
+                       pyhost_interp_context(interp, context, sizeof(context)), why);
+    }
+    if (f) {
         fclose(f);
-        return NULL;
     }
-    data = PyBytes_FromStringAndSize(NULL, size);
-    if (data && fread(PyBytes_AS_STRING(data), 1, (size_t)size, f) != (size_t)size) {
-        pyhost_log_fmt(lc, APLOG_ERR, "cannot read WSGI script '%s'", path);
-        Py_CLEAR(data);
-    }
-    fclose(f);
     return data;
 }
 
-/* Compiles and runs the script in a new module; NULL with the failure logged. */
-static PyObject *load(const char *path, const pyhost_logctx *lc)
+/* Compiles and runs the script in a new module; NULL with the failure logged (with mod_wsgi
+ * 6's lines: loading at info level, a failure with its message ID). */
+static PyObject *load(pyhost_interp *interp, const char *path, int again, const pyhost_logctx *lc)
 {
     PyObject *name = NULL, *source = NULL, *filename = NULL, *code = NULL, *module = NULL;
     PyObject *modules = PySys_GetObject("modules"), *dict, *result;
-    char headline[1024];
+    char headline[1024], context[512];
 
-    apr_snprintf(headline, sizeof(headline), "failed to load WSGI script '%s'", path);
-    if (!(source = read_source(path, lc))) {
+    pyhost_interp_context(interp, context, sizeof(context));
+    if (again) {
+        pyhost_log_fmt(lc, APLOG_INFO, "Reloading WSGI script '%s'.", path);
+    }
+    else {
+        pyhost_log_fmt(lc, APLOG_INFO, "Loading Python script file '%s'.", path);
+    }
+    apr_snprintf(headline, sizeof(headline), "%s: Unable to execute Python script file '%s'.",
+                 for_request(lc) ? "WSGI0109" : "WSGI0110", path);
+    if (!(source = read_source(interp, path, lc))) {
         return NULL;
     }
     if (!(name = module_name(path)) || !(filename = PyUnicode_DecodeFSDefault(path)) ||
@@ -93,6 +123,9 @@ static PyObject *load(const char *path, const pyhost_logctx *lc)
     }
     code = Py_CompileStringObject(PyBytes_AS_STRING(source), filename, Py_file_input, NULL, -1);
     if (!code) {
+        apr_snprintf(headline, sizeof(headline),
+                     "%s: Could not read or compile WSGI script '%s' for %s.",
+                     for_request(lc) ? "WSGI0105" : "WSGI0106", path, context);
         goto fail;
     }
     dict = PyModule_GetDict(module);
@@ -128,6 +161,42 @@ done:
     return module;
 }
 
+/* The script's own say (attached): mod_wsgi calls a module-level reload_required(resource)
+ * of a loaded, unchanged script before each request, and reloads it when that is true. An
+ * exception is logged and means no. */
+static int hook_wants_reload(PyObject *module, const char *path, const pyhost_logctx *lc)
+{
+    PyObject *fn = PyDict_GetItemString(PyModule_GetDict(module), "reload_required"), *arg, *r;
+    int yes = 0;
+    if (!fn) {
+        return 0;
+    }
+    Py_INCREF(fn);
+    arg = PyUnicode_DecodeFSDefault(path);
+    r = arg ? PyObject_CallOneArg(fn, arg) : NULL;
+    if (r) {
+        yes = PyObject_IsTrue(r);
+    }
+    if (!r || yes < 0) {
+        char headline[1024];
+        apr_snprintf(headline, sizeof(headline),
+                     "exception in reload_required() of WSGI script '%s'; it is not reloaded",
+                     path);
+        pyhost_log_exception(lc, headline);
+        yes = 0;
+    }
+    else if (yes) {
+        pyhost_log_fmt(lc, APLOG_INFO,
+                       "reload_required() of WSGI script '%s' returned true: it "
+                       "is reloaded (in daemon mode, by a new process)",
+                       path);
+    }
+    Py_XDECREF(r);
+    Py_XDECREF(arg);
+    Py_DECREF(fn);
+    return yes;
+}
+
 PyObject *pyhost_script_module(pyhost_interp *interp, const char *path, apr_time_t mtime,
                                int reload, const pyhost_logctx *lc)
 {
@@ -143,6 +212,18 @@ PyObject *pyhost_script_module(pyhost_interp *interp, const char *path, apr_time
         if (mtime != l->mtime) {
             Py_CLEAR(l->module);
         }
+        else if (l->module && l->hook) {
+            /* called without the lock, which the hook's imports may need */
+            PyObject *m = Py_NewRef(l->module);
+            int yes;
+            PyThread_release_lock(interp->scripts_lock);
+            yes = hook_wants_reload(m, path, lc);
+            Py_DECREF(m);
+            lock_scripts(interp);
+            if (yes && l->module == m) {
+                Py_CLEAR(l->module);
+            }
+        }
     }
     if (l && l->module) {
         module = Py_NewRef(l->module);
@@ -152,14 +233,15 @@ PyObject *pyhost_script_module(pyhost_interp *interp, const char *path, apr_time
     if (!mtime) {
         mtime = mtime_of(interp->pool, path);
     }
-    module = load(path, lc);
+    module = load(interp, path, l != NULL, lc);
     if (module) {
         if (!l) {
-            l = apr_palloc(interp->pool, sizeof(*l));
+            l = apr_pcalloc(interp->pool, sizeof(*l));
             apr_hash_set(interp->scripts, apr_pstrdup(interp->pool, path), APR_HASH_KEY_STRING, l);
         }
         l->module = Py_NewRef(module);
         l->mtime = mtime;
+        l->hook = PyDict_GetItemString(PyModule_GetDict(module), "reload_required") != NULL;
         __atomic_add_fetch(&loaded_count, 1, __ATOMIC_RELAXED);
     }
     PyThread_release_lock(interp->scripts_lock);
@@ -169,10 +251,42 @@ PyObject *pyhost_script_module(pyhost_interp *interp, const char *path, apr_time
 int pyhost_script_changed(pyhost_interp *interp, const char *path, apr_time_t mtime)
 {
     pyhost_loaded *l;
-    int changed;
+    int changed, hook;
+    PyThreadState *ts;
+    PyObject *m = NULL;
     PyThread_acquire_lock(interp->scripts_lock, WAIT_LOCK);
     l = apr_hash_get(interp->scripts, path, APR_HASH_KEY_STRING);
     changed = l && l->module && mtime && mtime != l->mtime;
+    hook = !changed && l && l->module && l->hook;
     PyThread_release_lock(interp->scripts_lock);
+    if (!hook) {
+        return changed;
+    }
+    ts = pyhost_interp_enter(interp);
+    lock_scripts(interp);
+    if (l->module) {
+        m = Py_NewRef(l->module);
+    }
+    PyThread_release_lock(interp->scripts_lock);
+    if (m) {
+        const pyhost_logctx lc = {NULL, pyhost_proc.server, NULL};
+        changed = hook_wants_reload(m, path, pyhost_current_log ? pyhost_current_log : &lc);
+        Py_DECREF(m);
+    }
+    pyhost_interp_leave(ts);
     return changed;
+}
+
+int pyhost_script_first_warning(pyhost_interp *interp, const char *path)
+{
+    pyhost_loaded *l;
+    int first;
+    lock_scripts(interp);
+    l = apr_hash_get(interp->scripts, path, APR_HASH_KEY_STRING);
+    first = l && !l->warned;
+    if (first) {
+        l->warned = 1;
+    }
+    PyThread_release_lock(interp->scripts_lock);
+    return first;
 }

@@ -1,7 +1,8 @@
 /* python/script.h: WSGI scripts as Python modules.
  *
  * A script is loaded once per interpreter as a module named _mod_wsgi_<md5 of its path> and
- * kept; with reloading on, a change of its modification time loads it afresh. */
+ * kept; with reloading on, a change of its modification time, or a true result of the
+ * script's reload_required(resource), loads it afresh. */
 #ifndef PYHOST_SCRIPT_H
 #define PYHOST_SCRIPT_H
 
@@ -14,9 +15,13 @@
 PyObject *pyhost_script_module(pyhost_interp *interp, const char *path, apr_time_t mtime,
                                int reload, const pyhost_logctx *lc);
 
-/* Whether the loaded module of path is older than mtime (for daemon reloading). Call it
- * without a thread state attached. */
+/* Whether the loaded module of path is older than mtime, or its reload_required() hook says
+ * it must be reloaded (for daemon reloading). Call it without a thread state attached. */
 int pyhost_script_changed(pyhost_interp *interp, const char *path, apr_time_t mtime);
+
+/* 1 the first time it is asked about the loaded script at path in interp (attached), then 0:
+ * for warnings said once per application. */
+int pyhost_script_first_warning(pyhost_interp *interp, const char *path);
 
 /* How many scripts this process has loaded successfully. */
 int pyhost_scripts_loaded(void);

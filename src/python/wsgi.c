@@ -148,13 +148,63 @@ static PyObject *make_environ(pyhost_wsgi_call *call, pyhost_modstate *st, PyObj
     return d;
 }
 
+/* wsgi.errors is an io.TextIOWrapper, which takes microseconds to make: each thread keeps the
+ * one of its last request in each interpreter when nothing else refers to it any more, and
+ * the next request there takes it back (free-threaded builds, where a reference count says
+ * less, make one each time). */
+#define SPARE_ERRORS 16
+#ifndef Py_GIL_DISABLED
+static _Thread_local struct {
+    PyObject *stream, *buffer;
+} spare_errors[SPARE_ERRORS];
+#endif
+
+static PyObject *errors_stream(pyhost_wsgi_call *call, pyhost_modstate *st)
+{
+    PyObject *stream;
+#ifndef Py_GIL_DISABLED
+    int i = call->interp->index;
+    if (i < SPARE_ERRORS && spare_errors[i].stream) {
+        stream = spare_errors[i].stream;
+        spare_errors[i].stream = NULL;
+        if (pyhost_log_bind(spare_errors[i].buffer, &call->log) == 0) {
+            call->errors_buffer = spare_errors[i].buffer;
+            return stream;
+        }
+        Py_DECREF(stream);
+    }
+#endif
+    stream = pyhost_log_new(st->log_type, st->text_wrapper, &call->log, APLOG_ERR);
+    call->errors_buffer = stream ? pyhost_log_buffer(stream) : NULL;
+    return stream;
+}
+
+/* Ends wsgi.errors' use by the request (the caller's reference is taken). */
+static void errors_done(pyhost_wsgi_call *call, PyObject *stream)
+{
+    if (!call->errors_buffer) {
+        Py_DECREF(stream);
+        return;
+    }
+    pyhost_log_unbind(call->errors_buffer);
+#ifndef Py_GIL_DISABLED
+    if (call->interp->index < SPARE_ERRORS && Py_REFCNT(stream) == 1 &&
+        !spare_errors[call->interp->index].stream) {
+        spare_errors[call->interp->index].stream = stream;
+        spare_errors[call->interp->index].buffer = call->errors_buffer;
+        return;
+    }
+#endif
+    Py_DECREF(stream);
+}
+
 PyObject *pyhost_wsgi_environ(pyhost_wsgi_call *call, PyObject **input, PyObject **errors)
 {
     pyhost_modstate *st = call->interp->st;
     PyObject *env = NULL;
     call->app_start = apr_time_now();
     *input = pyhost_input_new(st->input_type, call->io);
-    *errors = *input ? pyhost_log_new(st->log_type, &call->log, APLOG_ERR) : NULL;
+    *errors = *input ? errors_stream(call, st) : NULL;
     if (*errors) {
         env = make_environ(call, st, *input, *errors);
     }
@@ -166,7 +216,8 @@ PyObject *pyhost_wsgi_environ(pyhost_wsgi_call *call, PyObject **input, PyObject
 
 /* ---- status and headers ------------------------------------------------------------------ */
 
-/* Latin-1 bytes of a str: its own buffer when ASCII, else encoded into *tmp. */
+/* Latin-1 bytes of a str: its own buffer when ASCII, else encoded into *tmp (NULL with
+ * UnicodeEncodeError set when it is not latin-1). */
 static const char *latin1(PyObject *s, apr_size_t *len, PyObject **tmp)
 {
     Py_ssize_t n;
@@ -192,101 +243,137 @@ static int is_ctl(unsigned char c)
     return c < 0x20 || c == 0x7f;
 }
 
+/* The checks of status and headers raise what mod_wsgi 6 raises, with its messages, so that
+ * applications catching them keep working: TypeError for a wrong type, ValueError for a wrong
+ * value (UnicodeEncodeError, a ValueError, for text outside latin-1). */
+static int need_str(PyObject *v)
+{
+    if (!PyUnicode_Check(v)) {
+        PyErr_Format(PyExc_TypeError, "expected unicode object, value of type %.200s found",
+                     Py_TYPE(v)->tp_name);
+        return -1;
+    }
+    return 0;
+}
+
 static int check_status(PyObject *status, int *code)
 {
     PyObject *tmp;
     apr_size_t n, i;
-    const char *s;
-    if (!PyUnicode_Check(status)) {
-        PyErr_Format(PyExc_TypeError, "expected str object for status, value of type %.200s found",
-                     Py_TYPE(status)->tp_name);
+    const char *s, *why = NULL;
+    if (need_str(status) < 0 || !(s = latin1(status, &n, &tmp))) {
         return -1;
     }
-    s = latin1(status, &n, &tmp);
-    if (!s) {
-        PyErr_Format(PyExc_ValueError, "status line %R is not latin-1", status);
-        return -1;
+    if (n < 3 || !apr_isdigit(s[0]) || !apr_isdigit(s[1]) || !apr_isdigit(s[2]) ||
+        (n > 3 && apr_isdigit(s[3]))) {
+        why = "status code is not a 3 digit integer";
     }
-    for (i = 0; i < n && !is_ctl((unsigned char)s[i]); i++) {
+    else if (n == 3 || s[3] != ' ') {
+        why = "no space following status code";
     }
-    if (n < 3 || !apr_isdigit(s[0]) || !apr_isdigit(s[1]) || !apr_isdigit(s[2]) || s[0] == '0' ||
-        (n > 3 && s[3] != ' ') || i < n) {
-        Py_XDECREF(tmp);
-        PyErr_Format(PyExc_ValueError,
-                     "invalid status line %R: expected a 3-digit code and an optional reason",
-                     status);
-        return -1;
+    else if (s[0] == '0') {
+        why = "status code is below 100"; /* Apache cannot send it */
     }
-    *code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
-    Py_XDECREF(tmp);
-    if (*code < 200) {
+    else if (s[0] == '1') {
         /* A client reads a 1xx as interim and the body after it as the next response. */
-        PyErr_Format(PyExc_ValueError,
-                     "invalid status line %R: a 1xx status is informational, not a final "
-                     "response",
-                     status);
+        why = "status code is informational (1xx), not a final response";
+    }
+    for (i = 4; !why && i < n; i++) {
+        if (is_ctl((unsigned char)s[i])) {
+            why = "control character present in reason phrase";
+        }
+    }
+    if (!why) {
+        *code = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+    }
+    Py_XDECREF(tmp);
+    if (why) {
+        PyErr_SetString(PyExc_ValueError, why);
         return -1;
     }
     return 0;
+}
+
+static const char *bad_name(const char *s, apr_size_t n)
+{
+    apr_size_t j;
+    if (!n) {
+        return "header name is empty";
+    }
+    for (j = 0; j < n; j++) {
+        unsigned char c = (unsigned char)s[j];
+        if (is_ctl(c)) {
+            return "control character present in header name";
+        }
+        if (c == ' ') {
+            return "space character present in header name";
+        }
+        /* beyond mod_wsgi: Apache refuses these too, but only after the response began */
+        if (c == ':') {
+            return "colon character present in header name";
+        }
+        if (c > 0x7e) {
+            return "non-ASCII character present in header name";
+        }
+    }
+    return NULL;
+}
+
+static const char *bad_value(const char *s, apr_size_t n)
+{
+    apr_size_t j;
+    for (j = 0; j < n; j++) {
+        if (s[j] == '\r' || s[j] == '\n') {
+            return "carriage return/line feed character present in header value";
+        }
+        if (s[j] == '\0') {
+            return "null character present in header value";
+        }
+    }
+    return NULL;
 }
 
 static int check_headers(PyObject *headers)
 {
     Py_ssize_t i, n;
     if (!PyList_Check(headers)) {
-        PyErr_Format(PyExc_TypeError, "response headers must be a list, not %.200s",
+        PyErr_Format(PyExc_TypeError, "start_response() argument 2 must be list, not %.200s",
                      Py_TYPE(headers)->tp_name);
         return -1;
     }
     n = PyList_GET_SIZE(headers);
     for (i = 0; i < n; i++) {
-        PyObject *h = PyList_GET_ITEM(headers, i), *name, *value, *tn = NULL, *tv = NULL;
-        const char *ns, *vs;
-        apr_size_t nl, vl, j;
-        if (!PyTuple_Check(h) || PyTuple_GET_SIZE(h) != 2) {
-            PyErr_Format(PyExc_TypeError, "response headers must be 2-item tuples, found %.200s",
+        PyObject *h = PyList_GET_ITEM(headers, i), *tn = NULL, *tv = NULL;
+        const char *ns, *vs = NULL, *why;
+        apr_size_t nl, vl;
+        if (!PyTuple_Check(h)) {
+            PyErr_Format(PyExc_TypeError,
+                         "list of tuple values expected for headers, value of type %.200s found",
                          Py_TYPE(h)->tp_name);
             return -1;
         }
-        name = PyTuple_GET_ITEM(h, 0);
-        value = PyTuple_GET_ITEM(h, 1);
-        if (!PyUnicode_Check(name) || !PyUnicode_Check(value)) {
-            PyErr_Format(PyExc_TypeError,
-                         "expected str objects for header name and value, found %.200s and "
-                         "%.200s",
-                         Py_TYPE(name)->tp_name, Py_TYPE(value)->tp_name);
+        if (PyTuple_GET_SIZE(h) != 2) {
+            PyErr_Format(PyExc_ValueError, "tuple of length 2 expected for header, length is %d",
+                         (int)PyTuple_GET_SIZE(h));
             return -1;
         }
-        ns = latin1(name, &nl, &tn);
-        vs = ns ? latin1(value, &vl, &tv) : NULL;
-        if (!vs) {
+        if (need_str(PyTuple_GET_ITEM(h, 0)) < 0 ||
+            !(ns = latin1(PyTuple_GET_ITEM(h, 0), &nl, &tn))) {
+            return -1;
+        }
+        why = bad_name(ns, nl);
+        if (!why && (need_str(PyTuple_GET_ITEM(h, 1)) < 0 ||
+                     !(vs = latin1(PyTuple_GET_ITEM(h, 1), &vl, &tv)))) {
             Py_XDECREF(tn);
-            PyErr_Format(PyExc_ValueError, "header %R: %R is not latin-1", name, value);
             return -1;
         }
-        for (j = 0; j < nl; j++) {
-            unsigned char c = (unsigned char)ns[j];
-            if (is_ctl(c) || c == ' ' || c == ':' || c > 0x7e) {
-                break;
-            }
-        }
-        if (!nl || j < nl) {
-            Py_XDECREF(tn);
-            Py_XDECREF(tv);
-            PyErr_Format(PyExc_ValueError, "invalid header name %R", name);
-            return -1;
-        }
-        for (j = 0; j < vl; j++) {
-            if (vs[j] == '\r' || vs[j] == '\n' || vs[j] == '\0') {
-                break;
-            }
+        if (!why) {
+            why = bad_value(vs, vl);
         }
         Py_XDECREF(tn);
         Py_XDECREF(tv);
-        if (j < vl) {
-            PyErr_Format(PyExc_ValueError,
-                         "header %R has a CR, LF or NUL in its value %R (response splitting)", name,
-                         value);
+        if (why) {
+            PyErr_SetString(PyExc_ValueError, why);
             return -1;
         }
     }
@@ -403,20 +490,26 @@ static int send_block(AdapterObject *self, PyObject *item, int flags)
     apr_status_t rv;
     if (!PyBytes_Check(item)) {
         PyErr_Format(PyExc_TypeError,
-                     "response body items must be bytes, found a value of type %.200s",
+                     "sequence of byte string values expected, value of type %.200s found",
                      Py_TYPE(item)->tp_name);
         return -1;
     }
+    data = PyBytes_AS_STRING(item);
+    len = PyBytes_GET_SIZE(item);
+    if (!len && !(flags & PYHOST_OUT_LAST)) {
+        /* PEP 3333: headers go with the first non-empty block, so that until then the
+         * application may still replace them (start_response with exc_info) */
+        return 0;
+    }
     if (!self->status) {
         PyErr_SetString(PyExc_RuntimeError,
-                        "the response has body data but start_response() was never called");
+                        "response has not been started (the application gave body data "
+                        "without calling start_response())");
         return -1;
     }
     if (!self->headers_sent && send_headers(self, -1) < 0) {
         return -1;
     }
-    data = PyBytes_AS_STRING(item);
-    len = PyBytes_GET_SIZE(item);
     if (self->content_length >= 0 && len > self->content_length - self->call->sent) {
         len = self->content_length - self->call->sent;
     }
@@ -447,7 +540,8 @@ static int finish(AdapterObject *self)
     apr_status_t rv;
     if (!self->status) {
         PyErr_SetString(PyExc_RuntimeError,
-                        "the application returned without calling start_response()");
+                        "response has not been started (the application returned without "
+                        "calling start_response())");
         return -1;
     }
     if (!self->headers_sent && send_headers(self, -1) < 0) {
@@ -536,7 +630,8 @@ static int consume(AdapterObject *self, PyObject *result)
             PyObject *o = PySequence_Fast_GET_ITEM(result, i);
             if (!PyBytes_Check(o)) {
                 PyErr_Format(PyExc_TypeError,
-                             "response body items must be bytes, found a value of type %.200s",
+                             "sequence of byte string values expected, value of type %.200s "
+                             "found",
                              Py_TYPE(o)->tp_name);
                 return -2;
             }
@@ -587,6 +682,20 @@ static int consume(AdapterObject *self, PyObject *result)
 
 static PyObject *adapter_write(AdapterObject *self, PyObject *data);
 
+/* PEP 3333 wants exc_info on a second call; mod_wsgi takes it without. Said once per
+ * application, as the application is what should change. */
+static void second_call_warning(pyhost_wsgi_call *call)
+{
+    if (pyhost_script_first_warning(call->interp, call->script)) {
+        pyhost_log_fmt(&call->log, APLOG_WARNING,
+                       "WSGI application '%s' of %s called start_response() a second time "
+                       "without exc_info before sending any output; PEP 3333 allows that only "
+                       "with exc_info. The second status and headers are used, as mod_wsgi "
+                       "does (this is logged once per application)",
+                       call->callable, call->script);
+    }
+}
+
 static PyMethodDef write_def = {"write", (PyCFunction)adapter_write, METH_O,
                                 "write(data): send data to the client now"};
 
@@ -603,26 +712,29 @@ static PyObject *adapter_start_response(AdapterObject *self, PyObject *args, PyO
         PyErr_SetString(PyExc_RuntimeError, "start_response() called after the request ended");
         return NULL;
     }
-    if (exc_info != Py_None) {
-        if (!PyTuple_Check(exc_info) || PyTuple_GET_SIZE(exc_info) != 3) {
-            PyErr_SetString(PyExc_TypeError, "exc_info must be a 3-tuple or None");
-            return NULL;
-        }
-        if (self->headers_sent) {
-            PyObject *type = PyTuple_GET_ITEM(exc_info, 0);
-            PyObject *value = PyTuple_GET_ITEM(exc_info, 1);
-            PyObject *tb = PyTuple_GET_ITEM(exc_info, 2);
-            PyErr_Restore(Py_NewRef(type), Py_NewRef(value), tb == Py_None ? NULL : Py_NewRef(tb));
-            return NULL;
-        }
+    if (exc_info != Py_None && !PyTuple_Check(exc_info)) {
+        PyErr_SetString(PyExc_RuntimeError, "exception info must be a tuple");
+        return NULL;
     }
-    else if (self->status) {
-        PyErr_SetString(PyExc_RuntimeError,
-                        "start_response() called a second time without exc_info");
+    if (exc_info != Py_None && self->headers_sent) {
+        /* too late to replace the response: the application's exception goes on */
+        PyObject *type, *value, *tb;
+        if (!PyArg_ParseTuple(exc_info, "OOO:start_response", &type, &value, &tb)) {
+            return NULL;
+        }
+        PyErr_Restore(Py_NewRef(type), Py_NewRef(value), tb == Py_None ? NULL : Py_NewRef(tb));
+        return NULL;
+    }
+    if (exc_info == Py_None && self->headers_sent) {
+        PyErr_SetString(PyExc_RuntimeError, "headers have already been sent");
         return NULL;
     }
     if (check_status(status, &code) < 0 || check_headers(headers) < 0) {
         return NULL;
+    }
+    if (exc_info == Py_None && self->status) {
+        /* mod_wsgi lets a second call before any output replace the first; so does this */
+        second_call_warning(self->call);
     }
     Py_XSETREF(self->status, Py_NewRef(status));
     Py_XSETREF(self->headers, Py_NewRef(headers));
@@ -645,7 +757,7 @@ static PyObject *adapter_write(AdapterObject *self, PyObject *data)
         return NULL;
     }
     if (!PyBytes_Check(data)) {
-        PyErr_Format(PyExc_TypeError, "write() argument must be bytes, not %.200s",
+        PyErr_Format(PyExc_TypeError, "byte string value expected, value of type %.200s found",
                      Py_TYPE(data)->tp_name);
         return NULL;
     }
@@ -683,16 +795,13 @@ PyType_Spec pyhost_adapter_spec = {"mod_wsgi.StartResponse", sizeof(AdapterObjec
 
 /* ---- one request ------------------------------------------------------------------------- */
 
-/* Logs the pending exception as a single line (misbehaviour the adapter found). */
-static void log_misbehaviour(pyhost_wsgi_call *call)
+/* Logs the pending exception of the application, or misbehaviour the adapter found, with
+ * mod_wsgi 6's line for it. */
+static void log_app_exception(pyhost_wsgi_call *call)
 {
-    PyObject *exc = pyhost_take_exception(), *text = exc ? PyObject_Str(exc) : NULL;
-    const char *msg = text ? PyUnicode_AsUTF8(text) : NULL;
-    pyhost_log_fmt(&call->log, APLOG_ERR, "WSGI application '%s' in %s: %s: %s", call->callable,
-                   call->script, exc ? Py_TYPE(exc)->tp_name : "error", msg ? msg : "(no message)");
-    PyErr_Clear();
-    Py_XDECREF(text);
-    Py_XDECREF(exc);
+    char context[512];
+    pyhost_log_app_exception(&call->log, call->script,
+                             pyhost_interp_context(call->interp, context, sizeof(context)));
 }
 
 /* Calls result.close() if it has one; a failure is logged. Returns -1 if it failed. */
@@ -706,10 +815,7 @@ static int close_result(pyhost_wsgi_call *call, pyhost_modstate *st, PyObject *r
     r = PyObject_CallNoArgs(close);
     Py_DECREF(close);
     if (!r) {
-        char headline[1024];
-        apr_snprintf(headline, sizeof(headline), "exception in close() of the response of %s",
-                     call->script);
-        pyhost_log_exception(&call->log, headline);
+        log_app_exception(call);
         return -1;
     }
     Py_DECREF(r);
@@ -717,7 +823,7 @@ static int close_result(pyhost_wsgi_call *call, pyhost_modstate *st, PyObject *r
 }
 
 /* Logs the application's exception, after telling request_exception subscribers. */
-static void app_exception(pyhost_wsgi_call *call, const char *headline)
+static void app_exception(pyhost_wsgi_call *call)
 {
     if (pyhost_events_on(call->interp->st)) {
         PyObject *exc = pyhost_take_exception();
@@ -726,19 +832,25 @@ static void app_exception(pyhost_wsgi_call *call, const char *headline)
             pyhost_restore_exception(exc);
         }
     }
-    pyhost_log_exception(&call->log, headline);
+    log_app_exception(call);
 }
 
-/* mod_wsgi.RequestTimeout, raised in the thread by the daemon's watch, means 504. */
-static int timed_out(pyhost_wsgi_call *call, pyhost_modstate *st)
+/* mod_wsgi.RequestTimeout, raised in the thread by the daemon's watch, means 504 (or a cut
+ * response once the headers are out). mod_wsgi 6's line, then what happened. */
+static int timed_out(pyhost_wsgi_call *call, pyhost_modstate *st, int headers_sent)
 {
     if (!PyErr_ExceptionMatches(st->request_timeout)) {
         return 0;
     }
     PyErr_Clear();
     pyhost_log_fmt(&call->log, APLOG_ERR,
-                   "%s: the request was interrupted by mod_wsgi.RequestTimeout "
-                   "(request-timeout)",
+                   headers_sent ? "Request interrupted by RequestTimeout after headers sent; "
+                                  "response truncated. (%s was interrupted by "
+                                  "mod_wsgi.RequestTimeout: request-timeout; the response is "
+                                  "cut short)"
+                                : "Request interrupted by RequestTimeout; thread recovered. "
+                                  "(%s was interrupted by mod_wsgi.RequestTimeout: "
+                                  "request-timeout; answered with 504)",
                    call->script);
     return 1;
 }
@@ -747,13 +859,10 @@ static int run_application(pyhost_wsgi_call *call, PyObject *app, pyhost_modstat
 {
     AdapterObject *a = PyObject_New(AdapterObject, st->adapter_type);
     PyObject *input = NULL, *errors = NULL, *env = NULL, *result = NULL;
-    char headline[1024];
     int rv = HTTP_INTERNAL_SERVER_ERROR, c;
 
-    apr_snprintf(headline, sizeof(headline), "exception in WSGI application '%s' of %s",
-                 call->callable, call->script);
     if (!a) {
-        pyhost_log_exception(&call->log, headline);
+        log_app_exception(call);
         return rv;
     }
     a->call = call;
@@ -777,23 +886,23 @@ static int run_application(pyhost_wsgi_call *call, PyObject *app, pyhost_modstat
     result = PyObject_CallFunctionObjArgs(app, env, (PyObject *)a, NULL);
     Py_DECREF(app);
     if (!result) {
-        if (timed_out(call, st)) {
+        if (timed_out(call, st, a->headers_sent)) {
             rv = HTTP_GATEWAY_TIME_OUT;
         }
         else {
-            app_exception(call, headline);
+            app_exception(call);
         }
     }
     else {
         c = consume(a, result);
-        if (c == -1 && timed_out(call, st)) {
+        if (c == -1 && timed_out(call, st, a->headers_sent)) {
             rv = HTTP_GATEWAY_TIME_OUT;
         }
         else if (c == -1) {
-            app_exception(call, headline);
+            app_exception(call);
         }
         else if (c == -2) {
-            log_misbehaviour(call);
+            log_app_exception(call);
         }
         if (close_result(call, st, result) < 0 && c >= 0) {
             c = -1;
@@ -817,12 +926,11 @@ out:
     if (input) {
         pyhost_input_detach(input);
     }
-    if (errors) {
-        pyhost_log_close(errors);
-    }
     Py_XDECREF(result);
     Py_XDECREF(env);
-    Py_XDECREF(errors);
+    if (errors) {
+        errors_done(call, errors);
+    }
     Py_XDECREF(input);
     Py_DECREF(a);
     return rv;
@@ -837,6 +945,12 @@ int pyhost_wsgi_run(pyhost_wsgi_call *call)
     int rv = HTTP_INTERNAL_SERVER_ERROR;
 
     pyhost_metrics_request_begin(call);
+    if (call->io && call->interp->st && pyhost_events_on(call->interp->st)) {
+        /* request_finished tells the waits for the GIL (a racy look at the list's size is
+         * enough: a subscriber added meanwhile sees the counts from the next request on) */
+        call->io->gil_count = 1;
+        call->attach_start = apr_time_now();
+    }
     ts = pyhost_interp_enter(call->interp);
     pyhost_metrics_request_attached(call);
     pyhost_current_log = &call->log;
@@ -848,8 +962,9 @@ int pyhost_wsgi_run(pyhost_wsgi_call *call)
         if (!app) {
             PyErr_Clear();
             pyhost_log_fmt(&call->log, APLOG_ERR,
-                           "WSGI script '%s' does not contain WSGI application '%s'", call->script,
-                           call->callable);
+                           "WSGI0089: Target WSGI script '%s' does not contain WSGI application "
+                           "'%s'.",
+                           call->script, call->callable);
             rv = HTTP_NOT_FOUND;
         }
         else {

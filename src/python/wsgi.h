@@ -46,7 +46,9 @@ struct pyhost_io {
     int in_reads;
     apr_off_t in_bytes;
     apr_interval_time_t in_time;
-    /* waits to attach again after blocking I/O, while metrics are recorded (python/metrics.c) */
+    /* waits to attach again after blocking I/O (python/metrics.c), counted while metrics are
+     * recorded or gil_count is set (request events are subscribed) */
+    int gil_count;
     int gil_waits;
     apr_interval_time_t gil_time, gil_min, gil_max;
 };
@@ -83,6 +85,8 @@ typedef struct {
      * then; 0 unless recording */
     apr_time_t slot_start;
     apr_interval_time_t slot_cpu;
+    apr_time_t attach_start; /* when the thread began to attach, if request events count it */
+    PyObject *errors_buffer; /* the binary Log under wsgi.errors (borrowed) */
 } pyhost_wsgi_call;
 
 /* Runs one request; call it without a thread state attached. Returns OK when a response was

@@ -9,8 +9,6 @@
 #include "shared/codec.h"
 #include "shared/alloc.h"
 
-#include "apr_errno.h"
-
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,13 +23,11 @@
 void pyhost_buf_reserve(pyhost_buf *b, apr_size_t more)
 {
     if (b->len + more > b->cap) {
-        apr_size_t cap = b->cap ? b->cap : 4096;
-        char *d;
+        apr_size_t cap = b->cap ? b->cap : 4096; /* a page: most frames fit the first */
         while (cap < b->len + more) {
             cap *= 2;
         }
-        d = pyhost_xrealloc(b->data, cap);
-        b->data = d;
+        b->data = pyhost_xrealloc(b->data, cap);
         b->cap = cap;
     }
 }

@@ -87,7 +87,7 @@ check-format:
 
 # Debian packages the build, the suite and the benchmark need (haproxy, redis-server,
 # python3-redis and iproute2: tests/test_multihost.py).
-DEB_PACKAGES := apache2 apache2-dev python3-dev python3-pytest python3-flask python3-django \
+DEB_PACKAGES := apache2 apache2-dev python3-dev python3-pytest python3-flask python3-django libjs-jquery \
     python3-numpy python3-hypothesis curl openssl strace python3-pastedeploy python3-coverage \
     haproxy redis-server python3-redis iproute2 mercurial
 deps:

@@ -100,6 +100,7 @@ static void register_hooks(apr_pool_t *p)
     ap_hook_child_init(child_init, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_translate_name(pyhost_translate_name, after_alias, before_userdir, APR_HOOK_MIDDLE);
     ap_hook_handler(handler, NULL, NULL, APR_HOOK_MIDDLE);
+    pyhost_daemons_register_hooks();
     pyhost_register_pyhooks(p);
 }
 

@@ -509,7 +509,14 @@ def test_request_finished_event_keys(srv, mode):
     start = time.time()
     assert srv.request("/ev/%s/post?%s" % (mode, tok), method="POST", body=b"x" * 1000).body \
         == b"x" * 1000
+    # request_finished comes after the last byte went to the client, so the next request,
+    # on another thread, can be there first: ask until the event has been stored.
+    deadline = time.time() + 10
     ev = get_json(srv, "/ev/%s/get?%s" % (mode, tok))
+    while ev is None and time.time() < deadline:
+        time.sleep(0.05)
+        ev = get_json(srv, "/ev/%s/get?%s" % (mode, tok))
+    assert ev is not None, srv.error_log()[-3000:]
     assert start - 1 < ev["request_start"] <= ev["application_start"] <= time.time()
     if mode == "e":
         assert (ev["queue_start"], ev["daemon_start"]) == (0.0, 0.0)

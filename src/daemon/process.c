@@ -9,6 +9,7 @@
 #include "shared/daemon.h"
 #include "shared/alloc.h"
 #include "daemon/recycle.h"
+#include "daemon/helper.h"
 #include "daemon/serve.h"
 #include "daemon/watch.h"
 
@@ -195,14 +196,23 @@ static void act_on_recycle(int how)
 
 static apr_interval_time_t shutdown_timeout;
 
+/* A process with a thread the watch answered for (it may hold the GIL forever) gives Python's
+ * finalisation this long, not shutdown-timeout, so that it restarts promptly. */
+#define STUCK_FINI_TIME apr_time_from_sec(1)
+
 /* Once stopping has begun, nothing may keep the process alive past shutdown-timeout. */
 static void *reaper(void *arg)
 {
+    apr_interval_time_t wait = pyhost_serve_stuck() && STUCK_FINI_TIME < shutdown_timeout
+                                   ? STUCK_FINI_TIME
+                                   : shutdown_timeout;
     (void)arg;
-    apr_sleep(shutdown_timeout);
+    apr_sleep(wait);
     ap_log_error(APLOG_MARK, APLOG_WARNING, 0, self_server,
-                 LOG_PREFIX "still running %ld seconds after it began to stop; exiting now",
-                 (long)getpid(), self_group->name, (long)apr_time_sec(shutdown_timeout));
+                 LOG_PREFIX "Python's finalisation did not end within %.1f seconds%s; exiting "
+                            "now",
+                 (long)getpid(), self_group->name, (double)wait / APR_USEC_PER_SEC,
+                 pyhost_serve_stuck() ? " (a stuck thread may hold the GIL)" : "");
     _exit(0);
     return NULL;
 }
@@ -223,6 +233,12 @@ static void finish(apr_time_t deadline, const char *code)
                                 "exiting",
                      (long)getpid(), self_group->name, pyhost_serve_active());
         _exit(0);
+    }
+    /* what the helper was asked (a stuck thread's stack) is logged first, unless a GIL it
+     * needs stays held */
+    deadline = apr_time_now() + STUCK_FINI_TIME;
+    while (!pyhost_helper_idle() && apr_time_now() < deadline) {
+        apr_sleep(apr_time_from_msec(10));
     }
     if (pthread_create(&t, NULL, reaper, NULL) == 0) {
         pthread_detach(t);
@@ -264,14 +280,25 @@ static void watch_loop(const sigset_t *set, pid_t parent)
         apr_time_t now = apr_time_now();
         char why[600], code_now[32];
         if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
-            apr_snprintf(why, sizeof(why), "signal %s", sigabbrev_np(sig));
+            apr_snprintf(why, sizeof(why), "signal %s%s", sigabbrev_np(sig),
+                         pyhost_recycle_retired() ? " (retired: the Apache children of its "
+                                                    "configuration have gone)"
+                                                  : "");
             pyhost_daemon_recycle(PYHOST_RECYCLE_STOP, "shutdown_signal", why);
         }
-        else if (sig == SIGUSR1) {
+        else if (sig == SIGWINCH && !pyhost_recycle_retired()) {
+            pyhost_recycle_retire();
+            ap_log_error(APLOG_MARK, APLOG_INFO, 0, self_server,
+                         LOG_PREFIX "retired: a graceful restart replaced its configuration; it "
+                                    "serves the previous generation's Apache children until "
+                                    "they have gone",
+                         (long)getpid(), g->name);
+        }
+        else if (sig == SIGUSR1 && !pyhost_recycle_retired()) {
             pyhost_daemon_recycle(PYHOST_RECYCLE_GRACEFUL, "graceful_signal", "signal USR1");
         }
         else if (sig == SIGUSR2) {
-            pyhost_interp_signal(SIGUSR2);
+            pyhost_helper_signal(SIGUSR2);
         }
         else if (sig == SIGXCPU) {
             pyhost_daemon_recycle(PYHOST_RECYCLE_GRACEFUL, "cpu_time_limit",
@@ -339,7 +366,9 @@ static void run_service(const sigset_t *set, pid_t parent)
     sigdelset(&watch_args.set, SIGTERM);
     sigdelset(&watch_args.set, SIGINT);
     sigdelset(&watch_args.set, SIGHUP);
-    pyhost_watch_start(self_group, self_server);
+    if (pyhost_watch_start(self_group, self_server) < 0) {
+        fatal("cannot start its watch", 0);
+    }
     if (pthread_create(&t, NULL, watch_thread, NULL)) {
         fatal("cannot start its watch thread", errno);
     }
@@ -390,6 +419,7 @@ void pyhost_daemon_main(pyhost_group *g, int process, server_rec *s)
     sigaddset(&set, SIGUSR1);
     sigaddset(&set, SIGXCPU);
     sigaddset(&set, SIGUSR2);
+    sigaddset(&set, SIGWINCH);
     sigaddset(&set, PYHOST_SIG_WAKE);
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     pyhost_recycle_init(pthread_self(), act_on_recycle);
@@ -405,7 +435,9 @@ void pyhost_daemon_main(pyhost_group *g, int process, server_rec *s)
     if (pyhost_serve_start(g, g->server, pyhost_shm->secret) < 0) {
         fatal("cannot start its threads", 0);
     }
-    pyhost_watch_start(g, g->server);
+    if (pyhost_watch_start(g, g->server) < 0) {
+        fatal("cannot start its watch", 0);
+    }
     ap_log_error(APLOG_MARK, APLOG_INFO, 0, self_server, LOG_PREFIX "ready with %d thread(s)",
                  (long)getpid(), g->name, g->threads);
     watch_loop(&set, parent);

@@ -14,6 +14,17 @@ static struct {
 
 static pthread_t main_thread;
 static pyhost_recycle_act_fn act;
+static int retired; /* a graceful restart of Apache replaced this process's configuration */
+
+void pyhost_recycle_retire(void)
+{
+    __atomic_store_n(&retired, 1, __ATOMIC_SEQ_CST);
+}
+
+int pyhost_recycle_retired(void)
+{
+    return __atomic_load_n(&retired, __ATOMIC_SEQ_CST);
+}
 
 void pyhost_recycle_init(pthread_t main, pyhost_recycle_act_fn fn)
 {

@@ -36,6 +36,13 @@ void pyhost_daemon_recycle(int how, const char *code, const char *reason);
 /* Called by the serving side when no request is in progress: a graceful recycle happens now. */
 void pyhost_daemon_idle(void);
 
+/* Apache's parent retired this process (a graceful restart replaced its configuration): it
+ * serves the old generation's Apache children until they have gone, and the routine recycles
+ * (maximum-requests, restart-interval, inactivity-timeout, a changed script, SIGUSR1) no
+ * longer apply; its replacement would be of a configuration that no longer exists. */
+void pyhost_recycle_retire(void);
+int pyhost_recycle_retired(void);
+
 /* The strongest request so far (0: none), with its code and reason copied out. */
 int pyhost_recycle_read(char *code, apr_size_t code_len, char *why, apr_size_t why_len);
 

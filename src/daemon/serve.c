@@ -5,7 +5,10 @@
  * thread and no thread ever waits on an idle connection); the connections from Apache (the
  * secret checked on the first frame, GOODBYE before an idle one is closed); and the
  * pyhost_io of daemon mode: the body pulled from Apache as the application reads it, the
- * response written as frames with as few writes as the application's flushes allow. */
+ * response written as frames with as few writes as the application's flushes allow; and what
+ * the watch sees of each worker's request, shared without a lock (a control word per worker
+ * says which request runs and who may write to its connection), so that the watch can answer
+ * for a stuck request while its thread is blocked, in the application or in a write. */
 #include "daemon/serve.h"
 #include "shared/alloc.h"
 
@@ -22,6 +25,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -57,19 +61,36 @@ typedef struct dconn {
 
 struct dio;
 
+/* A worker's control word, which the watch reads and changes without a lock: the number of
+ * its latest request (from CTL_SEQ_SHIFT up) and these flags. */
+#define CTL_RUNNING   1u /* the request runs; the fields the watch reads are set */
+#define CTL_WRITING   2u /* the worker writes to the request's connection */
+#define CTL_GONE      4u /* the watch answered for the request: the worker writes no more */
+#define CTL_WATCHING  8u /* the watch uses the connection: the worker must not close it yet */
+#define CTL_SEQ_SHIFT 8
+
 typedef struct {
     int index; /* 1-based: mod_wsgi.thread_id */
     pthread_t thread;
-    pyhost_buf req;        /* the request payload, kept for the request's life */
-    pyhost_buf out;        /* response frames not yet written */
-    pthread_mutex_t wlock; /* writes to the connection: the worker's and the watch's */
-    struct dio *cur;       /* the request being served */
-    pyhost_worker_view view;
-    int phase; /* PHASE_*, changed atomically */
+    pyhost_buf req; /* the request payload, kept for the request's life */
+    pyhost_buf out; /* response frames not yet written */
+    int phase;      /* PHASE_*, changed atomically */
+    uint64_t ctl;   /* CTL_* */
+    /* Set (atomically) before ctl marks the request running, read by the watch while ctl
+     * still names that request. */
+    apr_time_t started;
+    int fd;       /* the request's connection */
+    int head_out; /* the response head has been written */
+    pyhost_interp *interp;
+    apr_uint64_t py_thread;
+    apr_uint64_t interrupted_seq; /* the request RequestTimeout was raised in, and when */
+    apr_time_t interrupted_at;
+    char what[PYHOST_WHAT_LEN]; /* "METHOD URI (client host:port)" */
 } worker;
 
-/* A worker's phase: idle, or holding a request (OLD: one that a graceful recycle waits for). */
-enum { PHASE_IDLE, PHASE_BUSY, PHASE_OLD };
+/* A worker's phase: idle, or holding a request (OLD: one that a graceful recycle waits for;
+ * STUCK: one the watch answered for, which no one waits for). */
+enum { PHASE_IDLE, PHASE_BUSY, PHASE_OLD, PHASE_STUCK };
 
 static struct {
     pyhost_group *g;
@@ -132,13 +153,18 @@ static void conn_close(dconn *c)
 }
 
 /* GOODBYE then close, for an idle connection whose state this thread moved to CLOSED: a
- * request Apache sent meanwhile is read back as not taken, and sent again. */
+ * request Apache sent meanwhile is read back as not taken, and sent again (the frame is
+ * queued ahead of the reset that closing with unread data causes, and Apache reads it
+ * first). Without waiting: the watch calls this too. */
 static void conn_goodbye(dconn *c)
 {
     pyhost_frame f = {PYHOST_F_GOODBYE, 0, 0, 0};
-    struct iovec iov = {&f, sizeof(f)};
     epoll_ctl(sv.epfd, EPOLL_CTL_DEL, c->fd, NULL);
-    pyhost_sendv(c->fd, &iov, 1, -1);
+    if (send(c->fd, &f, sizeof(f), MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+        ap_log_error(APLOG_MARK, APLOG_DEBUG, errno, sv.s,
+                     "daemon process %ld of group '%s': GOODBYE not sent on an idle connection",
+                     (long)sv.pid, sv.g->name);
+    }
     shutdown(c->fd, SHUT_WR);
     close(c->fd);
     c->fd = -1;
@@ -165,9 +191,13 @@ static void conn_idle(dconn *c)
     epoll_ctl(sv.epfd, EPOLL_CTL_MOD, c->fd, &ev);
 }
 
+/* Takes every pending connection. Counted as busy meanwhile: a process that stops must not
+ * exit between accept() and the HELLO or GOODBYE (the request Apache wrote into a connection
+ * closed unread would be lost to a reset). */
 static void accept_all(void)
 {
     struct epoll_event ev;
+    __atomic_add_fetch(&sv.busy, 1, __ATOMIC_SEQ_CST);
     while (!__atomic_load_n(&sv.stopping, __ATOMIC_SEQ_CST)) {
         struct timeval tv;
         dconn *c;
@@ -207,6 +237,9 @@ static void accept_all(void)
         ev.data.ptr = &listener_tag;
         epoll_ctl(sv.epfd, EPOLL_CTL_MOD, sv.listen_fd, &ev);
     }
+    if (!__atomic_sub_fetch(&sv.busy, 1, __ATOMIC_SEQ_CST)) {
+        pyhost_daemon_idle();
+    }
 }
 
 /* ---- the daemon pyhost_io ---------------------------------------------------------------- */
@@ -220,13 +253,13 @@ typedef struct dio {
     int pending;     /* flags of the BODY frame being read, applied when it is all taken */
     int broken;      /* the connection is out of step: close it (atomic: see is_broken) */
     int head_queued; /* the response head is in w->out */
-    int head_out;    /* the response head has been written */
     int active;      /* counts as activity (not WSGIIgnoreActivity) */
     int ended;       /* END has been written: the response is over for Apache */
 } dio;
 
-/* broken is set by the worker and by the watch (pyhost_serve_give_up, under the worker's
- * wlock) and read by both: always through these, never as a plain field. */
+/* broken is the worker's (the watch answers for a request through the worker's control word,
+ * never through its dio); read and written through these all the same, so that no path can
+ * make it a plain field shared between threads again. */
 static int is_broken(const dio *d)
 {
     return __atomic_load_n(&d->broken, __ATOMIC_SEQ_CST);
@@ -249,6 +282,27 @@ static void apply_pending(dio *d)
     d->pending = 0;
 }
 
+/* The worker's claim on writing to its request's connection: -1 once the watch has answered
+ * for the request. */
+static int write_begin(worker *w)
+{
+    uint64_t v = __atomic_load_n(&w->ctl, __ATOMIC_ACQUIRE);
+    do {
+        if (v & CTL_GONE) {
+            return -1;
+        }
+    } while (!__atomic_compare_exchange_n(&w->ctl, &v, v | CTL_WRITING, 1, __ATOMIC_ACQ_REL,
+                                          __ATOMIC_ACQUIRE));
+    return 0;
+}
+
+/* -1 if the watch answered for the request meanwhile (and cut the connection). */
+static int write_end(worker *w)
+{
+    return __atomic_fetch_and(&w->ctl, ~(uint64_t)CTL_WRITING, __ATOMIC_ACQ_REL) & CTL_GONE ? -1
+                                                                                            : 0;
+}
+
 static apr_status_t send_out(dio *d, const char *data, apr_size_t len, const void *trailer,
                              apr_size_t tlen, int fd)
 {
@@ -269,15 +323,18 @@ static apr_status_t send_out(dio *d, const char *data, apr_size_t len, const voi
         iov[n].iov_base = (void *)trailer;
         iov[n++].iov_len = tlen;
     }
-    pthread_mutex_lock(&d->w->wlock);
-    if (is_broken(d)) {
-        err = ECONNRESET; /* the watch gave up on this request */
+    if (is_broken(d) || write_begin(d->w) < 0) {
+        err = ECONNRESET; /* the watch answered for this request */
     }
-    else if (n) {
-        err = pyhost_sendv(d->c->fd, iov, n, fd);
-        d->head_out = d->head_queued;
+    else {
+        if (n) {
+            err = pyhost_sendv(d->c->fd, iov, n, fd);
+            __atomic_store_n(&d->w->head_out, d->head_queued, __ATOMIC_RELAXED);
+        }
+        if (write_end(d->w) < 0 && !err) {
+            err = ECONNRESET;
+        }
     }
-    pthread_mutex_unlock(&d->w->wlock);
     d->w->out.len = 0;
     if (err) {
         set_broken(d);
@@ -521,25 +578,51 @@ static const char *cstr(apr_pool_t *p, const span *v)
     return apr_pstrmemdup(p, v->p ? v->p : "", v->n);
 }
 
-/* Runs the application for a request that was accepted. */
-static int run(worker *w, dio *d, pyhost_wsgi_call *call)
+/* Copies a string between a worker and the watch byte by byte, each access atomic: the watch
+ * may read while the worker writes the next request's (and then discards its copy). */
+static void copy_shared(char *to, const char *from, apr_size_t len)
 {
+    apr_size_t i;
+    for (i = 0; i + 1 < len; i++) {
+        char ch = __atomic_load_n(&from[i], __ATOMIC_RELAXED);
+        __atomic_store_n(&to[i], ch, __ATOMIC_RELAXED);
+        if (!ch) {
+            return;
+        }
+    }
+    __atomic_store_n(&to[i], '\0', __ATOMIC_RELAXED);
+}
+
+/* Runs the application for a request that was accepted; what describes it for the log. */
+static int run(worker *w, dio *d, pyhost_wsgi_call *call, const char *what)
+{
+    uint64_t v = __atomic_load_n(&w->ctl, __ATOMIC_RELAXED);
     int rv;
-    pthread_mutex_lock(&w->wlock);
-    w->cur = d;
-    w->view.interp = call->interp;
-    w->view.interrupted = 0;
-    w->view.given_up = 0;
-    w->view.started = apr_time_now();
-    pthread_mutex_unlock(&w->wlock);
+    copy_shared(w->what, what, sizeof(w->what));
+    __atomic_store_n(&w->interp, call->interp, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->fd, d->c->fd, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->head_out, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->started, apr_time_now(), __ATOMIC_RELAXED);
+    __atomic_store_n(&w->ctl, ((v >> CTL_SEQ_SHIFT) + 1) << CTL_SEQ_SHIFT | CTL_RUNNING,
+                     __ATOMIC_RELEASE);
     rv = pyhost_wsgi_run(call);
-    pthread_mutex_lock(&w->wlock);
-    w->cur = NULL;
-    w->view.started = 0;
-    if (w->view.given_up) {
+    /* the request ends; the watch may be answering for it this moment (a few system calls) */
+    v = __atomic_load_n(&w->ctl, __ATOMIC_ACQUIRE);
+    for (;;) {
+        if (v & CTL_WATCHING) {
+            sched_yield();
+            v = __atomic_load_n(&w->ctl, __ATOMIC_ACQUIRE);
+            continue;
+        }
+        if (__atomic_compare_exchange_n(&w->ctl, &v, v >> CTL_SEQ_SHIFT << CTL_SEQ_SHIFT, 1,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            break;
+        }
+    }
+    if (v & CTL_GONE) {
+        set_broken(d);
         __atomic_sub_fetch(&sv.given_up, 1, __ATOMIC_SEQ_CST);
     }
-    pthread_mutex_unlock(&w->wlock);
     return rv;
 }
 
@@ -619,7 +702,7 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
         drain(&d);
         return is_broken(&d) ? -1 : 0;
     }
-    if ((fx.flags & PYHOST_RQ_RELOAD) &&
+    if ((fx.flags & PYHOST_RQ_RELOAD) && !pyhost_recycle_retired() &&
         pyhost_script_changed(interp, call.script, fx.script_mtime)) {
         /* the new code runs in a new process; this request waits for it */
         pyhost_daemon_recycle(PYHOST_RECYCLE_DRAIN, "script_reload",
@@ -643,12 +726,9 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
     call.daemon_start = (double)now / 1e6;
     call.thread_id = w->index;
     call.request_start = fx.request_time;
-    pthread_mutex_lock(&w->wlock);
-    w->view.what = apr_psprintf(p, "%s %s (client %s)", cstr(p, &ri.method), cstr(p, &ri.uri),
-                                call.log.client);
-    pthread_mutex_unlock(&w->wlock);
-
-    rv = run(w, &d, &call);
+    rv = run(w, &d, &call,
+             apr_psprintf(p, "%s %s (client %s)", cstr(p, &ri.method), cstr(p, &ri.uri),
+                          call.log.client));
     if (sv.g->interpreters > 1) {
         pyhost_interp_done(interp);
     }
@@ -660,7 +740,8 @@ static int handle_request(dconn *c, worker *w, apr_pool_t *p)
         touch();
     }
     done = __atomic_add_fetch(&sv.completed, 1, __ATOMIC_SEQ_CST);
-    if (sv.g->maximum_requests && done == (apr_uint64_t)sv.g->maximum_requests) {
+    if (sv.g->maximum_requests && done == (apr_uint64_t)sv.g->maximum_requests &&
+        !pyhost_recycle_retired()) {
         pyhost_daemon_recycle(
             PYHOST_RECYCLE_GRACEFUL, "maximum_requests",
             apr_psprintf(p, "maximum-requests (%d) reached", sv.g->maximum_requests));
@@ -734,7 +815,7 @@ static void *worker_main(void *arg)
     apr_pool_t *p;
     int rv;
     apr_pool_create(&p, NULL);
-    w->view.py_thread = (apr_uint64_t)pthread_self();
+    __atomic_store_n(&w->py_thread, (apr_uint64_t)pthread_self(), __ATOMIC_RELAXED);
     for (;;) {
         struct epoll_event ev;
         dconn *c;
@@ -831,7 +912,6 @@ int pyhost_serve_start(pyhost_group *g, server_rec *s, const unsigned char *secr
     for (i = 0; i < g->threads; i++) {
         worker *w = pyhost_xcalloc(1, sizeof(*w));
         w->index = i + 1;
-        pthread_mutex_init(&w->wlock, NULL);
         sv.workers[i] = w;
         if (pthread_create(&w->thread, &attr, worker_main, w)) {
             ap_log_error(APLOG_MARK, APLOG_CRIT, errno, s,
@@ -898,27 +978,31 @@ int pyhost_serve_threads(void)
     return sv.workers ? sv.g->threads : 0;
 }
 
-int pyhost_serve_view(int i, pyhost_worker_view *v, char *buf, apr_size_t len)
+int pyhost_serve_view(int i, pyhost_worker_view *v)
 {
     worker *w = sv.workers[i];
-    int busy;
-    pthread_mutex_lock(&w->wlock);
-    busy = w->view.started != 0;
-    if (busy) {
-        *v = w->view;
-        apr_cpystrn(buf, w->view.what ? w->view.what : "", len);
-        v->what = buf;
+    uint64_t before = __atomic_load_n(&w->ctl, __ATOMIC_ACQUIRE), after;
+    if (!(before & CTL_RUNNING)) {
+        return 0;
     }
-    pthread_mutex_unlock(&w->wlock);
-    return busy;
+    v->seq = before >> CTL_SEQ_SHIFT;
+    v->started = __atomic_load_n(&w->started, __ATOMIC_RELAXED);
+    v->interp = __atomic_load_n(&w->interp, __ATOMIC_RELAXED);
+    v->py_thread = __atomic_load_n(&w->py_thread, __ATOMIC_RELAXED);
+    v->interrupted_at = __atomic_load_n(&w->interrupted_seq, __ATOMIC_ACQUIRE) == v->seq
+                            ? __atomic_load_n(&w->interrupted_at, __ATOMIC_RELAXED)
+                            : 0;
+    copy_shared(v->what, w->what, sizeof(v->what));
+    after = __atomic_load_n(&w->ctl, __ATOMIC_ACQUIRE);
+    v->given_up = (after & CTL_GONE) != 0;
+    return (after & CTL_RUNNING) && after >> CTL_SEQ_SHIFT == v->seq;
 }
 
-void pyhost_serve_interrupted(int i, apr_time_t when)
+void pyhost_serve_interrupted(int i, apr_uint64_t seq, apr_time_t when)
 {
     worker *w = sv.workers[i];
-    pthread_mutex_lock(&w->wlock);
-    w->view.interrupted = when;
-    pthread_mutex_unlock(&w->wlock);
+    __atomic_store_n(&w->interrupted_at, when, __ATOMIC_RELAXED);
+    __atomic_store_n(&w->interrupted_seq, seq, __ATOMIC_RELEASE);
 }
 
 apr_time_t pyhost_serve_activity(void)
@@ -931,33 +1015,61 @@ apr_time_t pyhost_serve_first_request(void)
     return __atomic_load_n(&sv.first_request, __ATOMIC_SEQ_CST);
 }
 
-void pyhost_serve_give_up(int i, int status, const char *why)
+int pyhost_serve_stuck(void)
+{
+    return __atomic_load_n(&sv.given_up, __ATOMIC_SEQ_CST);
+}
+
+int pyhost_serve_give_up(int i, apr_uint64_t seq, int status, const char *why)
 {
     worker *w = sv.workers[i];
-    pthread_mutex_lock(&w->wlock);
-    if (w->cur && !w->view.given_up) {
-        dio *d = w->cur;
-        pyhost_buf out = {NULL, 0, 0};
-        struct iovec iov;
-        if (d->head_out) {
-            pyhost_frame_add(&out, PYHOST_F_END, PYHOST_FL_FAILED, 0, NULL, 0);
+    uint64_t v = __atomic_load_n(&w->ctl, __ATOMIC_ACQUIRE);
+    int phase = __atomic_load_n(&w->phase, __ATOMIC_SEQ_CST), fd;
+    do {
+        if (!(v & CTL_RUNNING) || v >> CTL_SEQ_SHIFT != seq || (v & CTL_GONE)) {
+            return 0; /* it ended meanwhile */
+        }
+    } while (!__atomic_compare_exchange_n(&w->ctl, &v, v | CTL_GONE | CTL_WATCHING, 1,
+                                          __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
+    __atomic_add_fetch(&sv.given_up, 1, __ATOMIC_SEQ_CST);
+    fd = __atomic_load_n(&w->fd, __ATOMIC_RELAXED);
+    if (!(v & CTL_WRITING)) {
+        /* The answer is small and goes without waiting. Reading is shut first: once Apache
+         * has it, its next request must fail to be sent on this connection (and go to a new
+         * one), not be sent and lost. */
+        char out[sizeof(pyhost_frame) + 512];
+        pyhost_frame f = {PYHOST_F_REFUSE, 0, (uint16_t)status, 0};
+        if (__atomic_load_n(&w->head_out, __ATOMIC_RELAXED)) {
+            f.type = PYHOST_F_END;
+            f.flags = PYHOST_FL_FAILED;
+            f.aux = 0;
         }
         else {
-            pyhost_frame_add(&out, PYHOST_F_REFUSE, 0, status, why, strlen(why));
+            f.len = (uint32_t)strlen(why);
+            if (f.len > sizeof(out) - sizeof(f)) {
+                f.len = sizeof(out) - sizeof(f);
+            }
+            memcpy(out + sizeof(f), why, f.len);
         }
-        iov.iov_base = out.data;
-        iov.iov_len = out.len;
-        if (!is_broken(d)) {
-            /* reading shut first: once Apache has this answer, its next request must fail
-             * to be sent on this connection (and go to a new one), not be sent and lost */
-            shutdown(d->c->fd, SHUT_RD);
-            pyhost_sendv(d->c->fd, &iov, 1, -1);
-            shutdown(d->c->fd, SHUT_RDWR);
+        memcpy(out, &f, sizeof(f));
+        shutdown(fd, SHUT_RD);
+        if (send(fd, out, sizeof(f) + f.len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+            ap_log_error(APLOG_MARK, APLOG_DEBUG, errno, sv.s,
+                         "daemon process %ld of group '%s': the answer for a stuck request "
+                         "could not be written at once; its connection is cut",
+                         (long)sv.pid, sv.g->name);
         }
-        pyhost_buf_free(&out);
-        set_broken(d);
-        w->view.given_up = 1;
-        __atomic_add_fetch(&sv.given_up, 1, __ATOMIC_SEQ_CST);
     }
-    pthread_mutex_unlock(&w->wlock);
+    /* a worker blocked writing (to a peer that does not read) returns at once */
+    shutdown(fd, SHUT_RDWR);
+    __atomic_fetch_and(&w->ctl, ~(uint64_t)CTL_WATCHING, __ATOMIC_RELEASE);
+    /* a graceful recycle does not wait for a stuck thread */
+    while ((phase == PHASE_BUSY || phase == PHASE_OLD) &&
+           !__atomic_compare_exchange_n(&w->phase, &phase, PHASE_STUCK, 0, __ATOMIC_SEQ_CST,
+                                        __ATOMIC_SEQ_CST)) {
+    }
+    if (phase == PHASE_OLD) {
+        old_done();
+    }
+    return v & CTL_WRITING ? 2 : 1;
 }

@@ -21,28 +21,39 @@ void pyhost_serve_stop_after_current(void);
 /* Requests being handled now, not counting those the watch has given up on. */
 int pyhost_serve_active(void);
 
-/* What the watch (daemon/watch.c) sees of one worker thread. */
+/* Room for "METHOD URI (client host:port)" in the log lines about a request. */
+#define PYHOST_WHAT_LEN 512
+
+/* What the watch (daemon/watch.c) sees of one worker thread's request, copied without a lock
+ * and without waiting for the worker. */
 typedef struct {
-    apr_time_t started;     /* start of its request; 0 when idle */
-    const char *what;       /* "METHOD URI (client)" of that request */
-    pyhost_interp *interp;  /* where its request runs */
-    apr_uint64_t py_thread; /* its thread ident, as Python's thread functions know it */
-    apr_time_t interrupted; /* when mod_wsgi.RequestTimeout was raised in it, or 0 */
-    int given_up;           /* answered by the watch: the thread is stuck */
+    apr_uint64_t seq;          /* which request of the thread: answers and jobs name it */
+    apr_time_t started;        /* when it started */
+    pyhost_interp *interp;     /* where it runs */
+    apr_uint64_t py_thread;    /* its thread ident, as Python's thread functions know it */
+    apr_time_t interrupted_at; /* when mod_wsgi.RequestTimeout was raised in it, or 0 */
+    int given_up;              /* answered by the watch: the thread is stuck */
+    char what[PYHOST_WHAT_LEN];
 } pyhost_worker_view;
 
 int pyhost_serve_threads(void);
-/* A copy of worker i's view (what copied into buf); 0 if it is idle. */
-int pyhost_serve_view(int i, pyhost_worker_view *v, char *buf, apr_size_t len);
-/* Notes that RequestTimeout was raised in worker i's thread. */
-void pyhost_serve_interrupted(int i, apr_time_t when);
+/* A copy of the request worker i runs; 0 if it runs none (or it ended during the copy). */
+int pyhost_serve_view(int i, pyhost_worker_view *v);
+/* Notes that RequestTimeout was raised in request seq of worker i. */
+void pyhost_serve_interrupted(int i, apr_uint64_t seq, apr_time_t when);
 
 /* Last request activity (a request starting or ending, body read, response written). */
 apr_time_t pyhost_serve_activity(void);
 /* When the first request arrived (0: none yet). */
 apr_time_t pyhost_serve_first_request(void);
 
-/* Answers worker i's request with status and drops its connection: the thread is stuck. */
-void pyhost_serve_give_up(int i, int status, const char *why);
+/* Answers request seq of worker i with status (or cuts its response short, if its head was
+ * written) and shuts its connection, without waiting: the thread is stuck. 1 if answered now;
+ * 2 if the thread was blocked writing to the connection, which is then only cut (Apache sees
+ * it end); 0 if the request has ended meanwhile. */
+int pyhost_serve_give_up(int i, apr_uint64_t seq, int status, const char *why);
+
+/* Requests answered by the watch whose threads have not come back from the application. */
+int pyhost_serve_stuck(void);
 
 #endif

@@ -6,14 +6,17 @@
  * thread that must be able to take the main interpreter's GIL every second) and
  * request-timeout, judged per thread: mod_wsgi.RequestTimeout raised in the stuck thread
  * when interrupt-timeout is set, else (or if that did not help) a 504 for the request, its
- * Python stack in the log, and a graceful restart. */
+ * Python stack in the log, and a restart that takes no new request.
+ *
+ * The watch reads only atomics and never takes a GIL or a lock a worker can hold while
+ * blocked: a thread stuck in C code holding the GIL, or blocked writing to a peer that does not
+ * read, cannot stop it. What needs Python goes to the helper thread (daemon/helper.c). */
 #include "daemon/watch.h"
 
 #include "daemon/recycle.h"
+#include "daemon/helper.h"
 #include "daemon/serve.h"
 #include "python/interp.h"
-#include "python/log.h"
-#include "python/pymodule.h"
 #include "python/script.h"
 
 #include "http_log.h"
@@ -48,7 +51,7 @@ static void *gil_watcher(void *arg)
     return NULL;
 }
 
-void pyhost_watch_start(pyhost_group *g, server_rec *s)
+int pyhost_watch_start(pyhost_group *g, server_rec *s)
 {
     pthread_t t;
     wt.g = g;
@@ -59,6 +62,7 @@ void pyhost_watch_start(pyhost_group *g, server_rec *s)
     if (g->deadlock_timeout && pthread_create(&t, NULL, gil_watcher, NULL) == 0) {
         pthread_detach(t);
     }
+    return pyhost_helper_start(g, s, pyhost_serve_threads());
 }
 
 /* Resident set size in bytes, from /proc/self/statm. */
@@ -76,105 +80,52 @@ static apr_int64_t resident(void)
     return (apr_int64_t)rss * wt.page_size;
 }
 
-/* ---- the stuck thread, seen from its interpreter ----------------------------------------- */
-
-static void raise_timeout(pyhost_interp *interp, apr_uint64_t thread)
-{
-    PyThreadState *ts = pyhost_interp_enter(interp);
-    PyThreadState_SetAsyncExc((unsigned long)thread, interp->st->request_timeout);
-    pyhost_interp_leave(ts);
-}
-
-/* Logs the Python stack of a thread of interp, one line per entry. */
-static void log_stack(pyhost_interp *interp, apr_uint64_t thread)
-{
-    const pyhost_logctx lc = {NULL, wt.s, NULL};
-    PyThreadState *ts = pyhost_interp_enter(interp);
-    PyObject *frames = NULL, *frame, *tb = NULL, *lines = NULL, *key = NULL, *sys;
-    sys = PyImport_ImportModule("sys");
-    if (sys) {
-        frames = PyObject_CallMethod(sys, "_current_frames", NULL);
-        Py_DECREF(sys);
-    }
-    key = PyLong_FromUnsignedLongLong(thread);
-    frame = frames && key ? PyDict_GetItem(frames, key) : NULL;
-    if (frame) {
-        tb = PyImport_ImportModule("traceback");
-        lines = tb ? PyObject_CallMethod(tb, "format_stack", "O", frame) : NULL;
-    }
-    if (lines && PyList_Check(lines)) {
-        Py_ssize_t i;
-        for (i = 0; i < PyList_GET_SIZE(lines); i++) {
-            PyObject *text = PyList_GET_ITEM(lines, i);
-            const char *c = PyUnicode_AsUTF8(text);
-            const char *nl;
-            while (c && *c) {
-                char line[1024];
-                apr_size_t len;
-                nl = strchr(c, '\n');
-                len = nl ? (apr_size_t)(nl - c) : strlen(c);
-                if (len >= sizeof(line)) {
-                    len = sizeof(line) - 1;
-                }
-                memcpy(line, c, len);
-                line[len] = '\0';
-                pyhost_log_line(&lc, APLOG_ERR, line);
-                c = nl ? nl + 1 : c + len;
-            }
-        }
-    }
-    else {
-        pyhost_log_line(&lc, APLOG_ERR, "(the Python stack of the thread is not available)");
-    }
-    PyErr_Clear();
-    Py_XDECREF(lines);
-    Py_XDECREF(tb);
-    Py_XDECREF(key);
-    Py_XDECREF(frames);
-    pyhost_interp_leave(ts);
-}
-
 static void watch_requests(apr_time_t now)
 {
     pyhost_group *g = wt.g;
     int i, n = pyhost_serve_threads();
     for (i = 0; i < n; i++) {
         pyhost_worker_view v;
-        char what[512], why[700];
+        char why[700];
         double age;
-        if (!pyhost_serve_view(i, &v, what, sizeof(what)) || v.given_up ||
-            now - v.started <= g->request_timeout) {
+        int answered;
+        if (!pyhost_serve_view(i, &v) || v.given_up || now - v.started <= g->request_timeout) {
             continue;
         }
         age = (double)(now - v.started) / APR_USEC_PER_SEC;
-        if (g->interrupt_timeout && !v.interrupted) {
+        if (g->interrupt_timeout && !v.interrupted_at) {
             ap_log_error(APLOG_MARK, APLOG_ERR, 0, wt.s,
                          WATCH_PREFIX "request-timeout: %s has run %.1f seconds "
                                       "(request-timeout=%ld); raising mod_wsgi.RequestTimeout "
                                       "in its thread",
-                         (long)getpid(), g->name, what, age,
+                         (long)getpid(), g->name, v.what, age,
                          (long)apr_time_sec(g->request_timeout));
-            pyhost_serve_interrupted(i, now);
-            raise_timeout(v.interp, v.py_thread);
+            pyhost_serve_interrupted(i, v.seq, now);
+            pyhost_helper_post(i, v.seq, PYHOST_JOB_RAISE);
             continue;
         }
-        if (v.interrupted && now - v.interrupted <= g->interrupt_timeout) {
+        if (v.interrupted_at && now - v.interrupted_at <= g->interrupt_timeout) {
             continue;
         }
-        ap_log_error(APLOG_MARK, APLOG_ERR, 0, wt.s,
-                     WATCH_PREFIX "request-timeout: %s has run %.1f seconds "
-                                  "(request-timeout=%ld)%s; answered with 504, the process "
-                                  "restarts; Python stack of the stuck thread:",
-                     (long)getpid(), g->name, what, age, (long)apr_time_sec(g->request_timeout),
-                     v.interrupted ? " and did not stop when interrupted" : "");
-        log_stack(v.interp, v.py_thread);
         apr_snprintf(why, sizeof(why),
                      "request-timeout: the request ran %.1f seconds "
                      "(request-timeout=%ld)",
                      age, (long)apr_time_sec(g->request_timeout));
-        pyhost_serve_give_up(i, HTTP_GATEWAY_TIME_OUT, why);
-        apr_snprintf(why, sizeof(why), "request-timeout on %s", what);
-        pyhost_daemon_recycle(PYHOST_RECYCLE_GRACEFUL, "request_timeout", why);
+        answered = pyhost_serve_give_up(i, v.seq, HTTP_GATEWAY_TIME_OUT, why);
+        if (!answered) {
+            continue; /* it has just ended */
+        }
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, wt.s,
+                     WATCH_PREFIX "request-timeout: %s has run %.1f seconds "
+                                  "(request-timeout=%ld)%s; %s, the process restarts",
+                     (long)getpid(), g->name, v.what, age, (long)apr_time_sec(g->request_timeout),
+                     v.interrupted_at ? " and did not stop when interrupted" : "",
+                     answered == 1 ? "answered with 504"
+                                   : "its connection was cut (its thread was blocked writing "
+                                     "the response)");
+        pyhost_helper_post(i, v.seq, PYHOST_JOB_STACK);
+        apr_snprintf(why, sizeof(why), "request-timeout on %s", v.what);
+        pyhost_daemon_recycle(PYHOST_RECYCLE_DRAIN, "request_timeout", why);
     }
 }
 
@@ -182,15 +133,16 @@ void pyhost_watch_tick(apr_time_t now)
 {
     pyhost_group *g = wt.g;
     char why[256];
+    int routine = !pyhost_recycle_retired(); /* see daemon/recycle.h */
     if (g->request_timeout) {
         watch_requests(now);
     }
-    if (g->restart_interval && now - wt.started > g->restart_interval) {
+    if (routine && g->restart_interval && now - wt.started > g->restart_interval) {
         apr_snprintf(why, sizeof(why), "restart-interval of %ld seconds passed",
                      (long)apr_time_sec(g->restart_interval));
         pyhost_daemon_recycle(PYHOST_RECYCLE_GRACEFUL, "restart_interval", why);
     }
-    if (g->inactivity_timeout && now - pyhost_serve_activity() > g->inactivity_timeout) {
+    if (routine && g->inactivity_timeout && now - pyhost_serve_activity() > g->inactivity_timeout) {
         apr_snprintf(why, sizeof(why), "inactivity-timeout: no request activity for %ld seconds",
                      (long)apr_time_sec(g->inactivity_timeout));
         pyhost_daemon_recycle(PYHOST_RECYCLE_DRAIN, "inactivity_timeout", why);

@@ -4,8 +4,9 @@
 
 #include "shared/daemon.h"
 
-/* Starts watching: call once the process serves (after Python is up). */
-void pyhost_watch_start(pyhost_group *g, server_rec *s);
+/* Starts watching, and the helper thread: call once the process serves (after Python is up).
+ * 0, or -1 with the reason logged. */
+int pyhost_watch_start(pyhost_group *g, server_rec *s);
 
 /* One look at the process; asks for a recycle when a limit is passed. */
 void pyhost_watch_tick(apr_time_t now);

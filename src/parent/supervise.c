@@ -1,16 +1,22 @@
 /* parent/supervise.c: supervision of daemon processes by Apache's parent.
  *
- * Owns, in the parent: the scoreboard in shared memory and the connection secret, each
+ * Owns, in the parent: the scoreboard in shared memory and the connection secret (one for
+ * the life of the parent, so that a child of an older generation still proves itself), each
  * group's listening UNIX socket (owned by Apache's child user, mode 0600), forking the
  * processes, noticing at once when one ends (a SIGCHLD handler records how, from waitid
- * without reaping, and wakes the MPM's loop), replacing it, and stopping all of them on
- * restart or stop (SIGTERM, then SIGKILL after shutdown-timeout) with the sockets removed. */
+ * without reaping, and wakes the MPM's loop), replacing it, and their end: on stop or hard
+ * restart SIGTERM, then SIGKILL after shutdown-timeout, with the sockets removed; on a
+ * graceful restart the processes of the old configuration are retired instead, as Apache's
+ * own children are: they go on serving what the old generation's children still send, on
+ * their old socket, and are stopped once the last of those children has gone. */
 #include "shared/daemon.h"
+#include "shared/alloc.h"
 
 #include "ap_mpm.h"
 #include "http_core.h"
 #include "http_log.h"
 #include "mpm_common.h"
+#include "scoreboard.h"
 #include "unixd.h"
 #include "apr_shm.h"
 #include "apr_strings.h"
@@ -39,6 +45,25 @@ static apr_array_header_t *daemons; /* of daemon_rec *, in the parent */
 static server_rec *main_server;
 static pid_t parent_pid;
 static int stopping;
+
+/* Daemon processes that a graceful restart retired. Kept in Apache's retained data: the
+ * module itself is unloaded and loaded again at each restart, so each generation registers
+ * the live ones with the MPM's reaper anew (retired_register). */
+#define RETIRED_MAX 128 /* more live retired processes than this are stopped at the restart */
+typedef struct {
+    apr_proc_t proc; /* pid 0: a free entry */
+    int signalled;   /* SIGTERM sent */
+    char group[64];
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* its socket */
+} retired_rec;
+
+typedef struct {
+    unsigned char secret[PYHOST_SECRET_LEN];
+    int have_secret;
+    retired_rec retired[RETIRED_MAX];
+} retained_state;
+
+static retained_state *kept;
 
 /* ---- how a process ended ----------------------------------------------------------------- */
 
@@ -100,6 +125,10 @@ const char *pyhost_daemon_death(apr_pool_t *p, pid_t pid, apr_interval_time_t wa
 
 /* ---- sockets ----------------------------------------------------------------------------- */
 
+static int retired_uses(const char *path);
+
+/* pconf cleanup: the parent's copy of the socket goes; its name too, unless retired
+ * processes still serve on it (they remove it when the last of them has gone). */
 static apr_status_t remove_socket(void *data)
 {
     pyhost_group *g = data;
@@ -108,7 +137,9 @@ static apr_status_t remove_socket(void *data)
             close(g->listen_fd);
             g->listen_fd = -1;
         }
-        unlink(g->socket_path);
+        if (!retired_uses(g->socket_path)) {
+            unlink(g->socket_path);
+        }
     }
     return APR_SUCCESS;
 }
@@ -119,6 +150,7 @@ static int make_socket(apr_pool_t *pconf, server_rec *s, pyhost_group *g, unsign
                              ? ap_server_root_relative(pconf, pyhost_g.socket_prefix)
                              : ap_runtime_dir_relative(pconf, "wsgi");
     struct sockaddr_un addr;
+    const char *tmp;
     int fd;
 
     if (pyhost_g.socket_rotation) {
@@ -136,16 +168,21 @@ static int make_socket(apr_pool_t *pconf, server_rec *s, pyhost_group *g, unsign
                                       g->socket_path, (int)sizeof(addr.sun_path) - 1);
         return -1;
     }
+    /* Made under a name of its own, then renamed over the path: with WSGISocketRotation Off
+     * the path is the one of the previous generation, whose retired processes serve on it
+     * until now, so a connection never finds the name missing. */
+    tmp = strlen(g->socket_path) + 1 < sizeof(addr.sun_path)
+              ? apr_pstrcat(pconf, g->socket_path, "~", NULL)
+              : g->socket_path;
     memset(&addr, 0, sizeof(addr));
     addr.sun_family = AF_UNIX;
-    strcpy(addr.sun_path, g->socket_path);
-    unlink(g->socket_path);
+    strcpy(addr.sun_path, tmp);
+    unlink(tmp);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
         listen(fd, g->listen_backlog) < 0 ||
-        chown(g->socket_path, g->socket_uid_given ? g->socket_uid : ap_unixd_config.user_id,
-              (gid_t)-1) < 0 ||
-        chmod(g->socket_path, 0600) < 0) {
+        chown(tmp, g->socket_uid_given ? g->socket_uid : ap_unixd_config.user_id, (gid_t)-1) < 0 ||
+        chmod(tmp, 0600) < 0 || rename(tmp, g->socket_path) < 0) {
         g->unavailable = apr_psprintf(pconf,
                                       "its socket '%s' cannot be created: %s (does the "
                                       "directory of WSGISocketPrefix exist, and can Apache's "
@@ -165,6 +202,168 @@ static int make_socket(apr_pool_t *pconf, server_rec *s, pyhost_group *g, unsign
     g->listen_fd = fd;
     apr_pool_cleanup_register(pconf, g, remove_socket, apr_pool_cleanup_null);
     return 0;
+}
+
+/* ---- processes of a configuration a graceful restart replaced ---------------------------- */
+
+/* Whether an Apache child of an older generation than the running one is alive (other than
+ * the one whose end is being reported). */
+static int old_children_left(pid_t ending)
+{
+    int i, limit = 0;
+    if (!ap_scoreboard_image) {
+        return 0;
+    }
+    ap_mpm_query(AP_MPMQ_HARD_LIMIT_DAEMONS, &limit);
+    for (i = 0; i < limit; i++) {
+        process_score *ps = ap_get_scoreboard_process(i);
+        if (ps->pid > 0 && ps->pid != ending &&
+            ps->generation != ap_scoreboard_image->global->running_generation) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Once the old generation's children are gone, nothing can send the retired processes a
+ * request: they stop (each says GOODBYE to what it still holds, and ends). */
+static void retired_check(pid_t ending)
+{
+    int i, n = 0;
+    if (!kept || old_children_left(ending)) {
+        return;
+    }
+    for (i = 0; i < RETIRED_MAX; i++) {
+        retired_rec *r = &kept->retired[i];
+        if (r->proc.pid > 0 && !r->signalled) {
+            r->signalled = 1;
+            kill(r->proc.pid, SIGTERM);
+            n++;
+        }
+    }
+    if (n) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, main_server,
+                     "the Apache children of the previous configuration have ended: its %d "
+                     "daemon process(es) stop",
+                     n);
+    }
+}
+
+/* Whether path is the socket of a group of the running configuration or of another live
+ * retired process. */
+static int path_in_use(const char *path, const retired_rec *except)
+{
+    int i;
+    for (i = 0; i < RETIRED_MAX; i++) {
+        const retired_rec *r = &kept->retired[i];
+        if (r != except && r->proc.pid > 0 && !strcmp(r->path, path)) {
+            return 1;
+        }
+    }
+    for (i = 0; i < pyhost_g.groups->nelts; i++) {
+        const pyhost_group *g = APR_ARRAY_IDX(pyhost_g.groups, i, pyhost_group *);
+        if (g->socket_path && !strcmp(g->socket_path, path)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void retired_gone(retired_rec *r)
+{
+    if (r->path[0] && !path_in_use(r->path, r)) {
+        unlink(r->path);
+    }
+    memset(r, 0, sizeof(*r));
+}
+
+static void retired_maintenance(int reason, void *data, int status)
+{
+    retired_rec *r = data;
+    (void)status;
+    switch (reason) {
+    case APR_OC_REASON_DEATH:
+    case APR_OC_REASON_LOST:
+        apr_proc_other_child_unregister(r);
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, main_server,
+                     "retired daemon process %ld of group '%s' has ended", (long)r->proc.pid,
+                     r->group);
+        retired_gone(r);
+        break;
+    case APR_OC_REASON_RESTART: /* a stop or hard restart: no more waiting for anyone */
+        if (r->proc.pid > 0) {
+            r->signalled = 1;
+            kill(r->proc.pid, SIGTERM);
+        }
+        break;
+    default:
+        break;
+    }
+}
+
+/* Each generation tells the MPM's reaper about the retired processes still alive. */
+static void retired_register(apr_pool_t *pconf)
+{
+    int i;
+    for (i = 0; i < RETIRED_MAX; i++) {
+        retired_rec *r = &kept->retired[i];
+        if (r->proc.pid <= 0) {
+            continue;
+        }
+        if (kill(r->proc.pid, 0) < 0 && errno == ESRCH) {
+            retired_gone(r);
+            continue;
+        }
+        apr_proc_other_child_register(&r->proc, retired_maintenance, r, NULL, pconf);
+    }
+}
+
+/* A graceful restart: daemon d goes on serving the old generation. 0, or -1 if there is no
+ * room to keep track of it. */
+static int retire(daemon_rec *d, pid_t pid)
+{
+    int i;
+    for (i = 0; i < RETIRED_MAX; i++) {
+        retired_rec *r = &kept->retired[i];
+        if (r->proc.pid <= 0) {
+            memset(r, 0, sizeof(*r));
+            r->proc = d->proc;
+            r->proc.pid = pid;
+            apr_cpystrn(r->group, d->group->name, sizeof(r->group));
+            apr_cpystrn(r->path, d->group->socket_path, sizeof(r->path));
+            kill(pid, SIGWINCH); /* routine recycles no longer apply (daemon/recycle.h) */
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static void on_child_status(server_rec *s, pid_t pid, ap_generation_t gen, int slot,
+                            mpm_child_status state)
+{
+    (void)s;
+    (void)gen;
+    (void)slot;
+    if (getpid() == parent_pid && (state == MPM_CHILD_EXITED || state == MPM_CHILD_LOST_SLOT)) {
+        retired_check(pid);
+    }
+}
+
+/* The MPM's periodic call in the parent: a safety net for an end the status hook missed. */
+static int on_monitor(apr_pool_t *p, server_rec *s)
+{
+    (void)p;
+    (void)s;
+    if (getpid() == parent_pid) {
+        retired_check(0);
+    }
+    return DECLINED;
+}
+
+void pyhost_daemons_register_hooks(void)
+{
+    ap_hook_child_status(on_child_status, NULL, NULL, APR_HOOK_MIDDLE);
+    ap_hook_monitor(on_monitor, NULL, NULL, APR_HOOK_MIDDLE);
 }
 
 /* ---- processes --------------------------------------------------------------------------- */
@@ -235,56 +434,106 @@ static void maintenance(int reason, void *data, int status)
     }
 }
 
-/* pconf cleanup in the parent: every daemon ends, within its shutdown-timeout. */
-static apr_status_t stop_daemons(void *data)
+/* Whether the pconf cleanup under way is a graceful restart's: the configuration is being
+ * replaced and the MPM did not stop the children (it calls maintenance() with
+ * APR_OC_REASON_RESTART on a stop or hard restart). */
+static int graceful_restart(void)
 {
-    apr_time_t deadline = 0;
+    return !stopping && ap_state_query(AP_SQ_MAIN_STATE) == AP_SQ_MS_DESTROY_CONFIG;
+}
+
+static int retired_uses(const char *path)
+{
+    int i;
+    for (i = 0; kept && i < RETIRED_MAX; i++) {
+        if (kept->retired[i].proc.pid > 0 && !strcmp(kept->retired[i].path, path)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Waits for the processes of pids (n of them, 0 for a free place) to end, SIGKILL at
+ * deadline; each one's socket name goes with the retired ones (retired, or NULL). */
+static void reap_all(pid_t *pids, int n, apr_time_t deadline, retired_rec *retired)
+{
     int i, left;
-    (void)data;
-    if (getpid() != parent_pid) {
-        return APR_SUCCESS;
-    }
-    stopping = 1;
-    for (i = 0; i < daemons->nelts; i++) {
-        daemon_rec *d = APR_ARRAY_IDX(daemons, i, daemon_rec *);
-        pid_t pid = pyhost_shm->slots[d->group->slot_base + d->process].pid;
-        apr_time_t until = apr_time_now() + d->group->shutdown_timeout + apr_time_from_sec(1);
-        if (pid > 0) {
-            kill(pid, SIGTERM);
-        }
-        if (until > deadline) {
-            deadline = until;
-        }
-    }
     do {
         left = 0;
-        for (i = 0; i < daemons->nelts; i++) {
-            daemon_rec *d = APR_ARRAY_IDX(daemons, i, daemon_rec *);
-            pyhost_slot *slot = &pyhost_shm->slots[d->group->slot_base + d->process];
-            if (slot->pid > 0) {
-                pid_t r = waitpid(slot->pid, NULL, WNOHANG);
-                if (r == slot->pid || (r < 0 && errno == ECHILD)) {
-                    slot->pid = 0;
-                }
-                else if (apr_time_now() >= deadline) {
-                    ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
-                                 "daemon process %ld of group '%s' did not stop within its "
-                                 "shutdown-timeout; killing it",
-                                 (long)slot->pid, d->group->name);
-                    kill(slot->pid, SIGKILL);
-                    waitpid(slot->pid, NULL, 0);
-                    slot->pid = 0;
-                }
-                else {
-                    left++;
-                }
+        for (i = 0; i < n; i++) {
+            pid_t r;
+            if (pids[i] <= 0) {
+                continue;
+            }
+            r = waitpid(pids[i], NULL, WNOHANG);
+            if (r == pids[i] || (r < 0 && errno == ECHILD)) {
+                pids[i] = 0;
+            }
+            else if (apr_time_now() >= deadline) {
+                ap_log_error(APLOG_MARK, APLOG_WARNING, 0, main_server,
+                             "daemon process %ld did not stop within its shutdown-timeout; "
+                             "killing it",
+                             (long)pids[i]);
+                kill(pids[i], SIGKILL);
+                waitpid(pids[i], NULL, 0);
+                pids[i] = 0;
+            }
+            else {
+                left++;
+            }
+            if (!pids[i] && retired) {
+                retired_gone(&retired[i]);
             }
         }
         if (left) {
             apr_sleep(apr_time_from_msec(10));
         }
     } while (left);
+}
+
+/* pconf cleanup in the parent. A graceful restart retires the daemons (see the top of the
+ * file); a stop or hard restart ends every one, retired ones too, within shutdown-timeout. */
+static apr_status_t stop_daemons(void *data)
+{
+    apr_time_t deadline = 0;
+    apr_interval_time_t longest = 0;
+    pid_t *pids, retired_pids[RETIRED_MAX];
+    int i, graceful = graceful_restart();
+    (void)data;
+    if (getpid() != parent_pid) {
+        return APR_SUCCESS;
+    }
+    stopping = 1;
+    /* the handler is in this module, which is unloaded with the configuration */
     signal(SIGCHLD, SIG_DFL);
+    pids = pyhost_xcalloc((size_t)daemons->nelts + 1, sizeof(pid_t));
+    for (i = 0; i < daemons->nelts; i++) {
+        daemon_rec *d = APR_ARRAY_IDX(daemons, i, daemon_rec *);
+        pid_t pid = pyhost_shm->slots[d->group->slot_base + d->process].pid;
+        if (pid <= 0) {
+            continue;
+        }
+        if (graceful && retire(d, pid) == 0) {
+            continue;
+        }
+        kill(pid, SIGTERM);
+        pids[i] = pid;
+        if (d->group->shutdown_timeout > longest) {
+            longest = d->group->shutdown_timeout;
+        }
+    }
+    deadline = apr_time_now() + longest + apr_time_from_sec(1);
+    reap_all(pids, daemons->nelts, deadline, NULL);
+    free(pids);
+    if (!graceful) {
+        for (i = 0; i < RETIRED_MAX; i++) {
+            retired_pids[i] = kept->retired[i].proc.pid;
+            if (retired_pids[i] > 0) {
+                kill(retired_pids[i], SIGTERM);
+            }
+        }
+        reap_all(retired_pids, RETIRED_MAX, deadline, kept->retired);
+    }
     pyhost_shm = NULL;
     return APR_SUCCESS;
 }
@@ -332,18 +581,33 @@ static void fill_defaults(pyhost_group *g, server_rec *s)
 int pyhost_daemons_start(apr_pool_t *pconf, server_rec *s)
 {
     static const char *const key = "mod_pyhost.generation";
+    static const char *const kept_key = "mod_pyhost.retained";
     unsigned *generation;
     apr_shm_t *shm;
     apr_size_t size;
     int i, total = 0;
     struct sigaction sa;
 
-    if (!pyhost_g.groups->nelts) {
-        return OK;
-    }
     parent_pid = getpid();
     main_server = s;
     stopping = 0;
+    kept = ap_retained_data_get(kept_key);
+    if (!kept) {
+        kept = ap_retained_data_create(kept_key, sizeof(*kept));
+        memset(kept, 0, sizeof(*kept));
+    }
+    if (!kept->have_secret) {
+        if (apr_generate_random_bytes(kept->secret, PYHOST_SECRET_LEN) != APR_SUCCESS) {
+            ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "cannot generate the daemon secret");
+            return HTTP_INTERNAL_SERVER_ERROR;
+        }
+        kept->have_secret = 1;
+    }
+    retired_register(pconf);
+    retired_check(0);
+    if (!pyhost_g.groups->nelts) {
+        return OK;
+    }
     generation = ap_retained_data_get(key);
     if (!generation) {
         generation = ap_retained_data_create(key, sizeof(*generation));
@@ -363,10 +627,7 @@ int pyhost_daemons_start(apr_pool_t *pconf, server_rec *s)
     pyhost_shm = apr_shm_baseaddr_get(shm);
     memset(pyhost_shm, 0, size);
     pyhost_shm->nslots = total;
-    if (apr_generate_random_bytes(pyhost_shm->secret, PYHOST_SECRET_LEN) != APR_SUCCESS) {
-        ap_log_error(APLOG_MARK, APLOG_CRIT, 0, s, "cannot generate the daemon secret");
-        return HTTP_INTERNAL_SERVER_ERROR;
-    }
+    memcpy(pyhost_shm->secret, kept->secret, PYHOST_SECRET_LEN);
     for (i = 0; i < pyhost_g.groups->nelts; i++) {
         pyhost_group *g = APR_ARRAY_IDX(pyhost_g.groups, i, pyhost_group *);
         fill_defaults(g, s);

@@ -29,6 +29,8 @@ typedef struct {
 
 extern pyhost_shared *pyhost_shm;
 
+/* register_hooks: the parent's hooks that follow the MPM's children (parent/supervise.c). */
+void pyhost_daemons_register_hooks(void);
 /* check_config: what needs the whole configuration. */
 int pyhost_daemons_check(server_rec *s);
 /* post_config in Apache's parent: sockets, scoreboard, processes. */

@@ -8,6 +8,9 @@
 #   make test-sid       the same with Debian unstable's Python 3.14
 #   make test-ft        the same with a free-threaded Python 3.13 built in the Debian 13 chroot
 #   make leak-check     memory lost per request under valgrind, embedded and daemon mode
+#   make test-asan      the whole suite against build/asan/mod_pyhost.so (AddressSanitizer and
+#                       UndefinedBehaviorSanitizer); any sanitizer report fails the run
+#   make fuzz           the Hypothesis fuzzing of misbehaving applications, a longer run
 #   make bench          throughput against static files and mod_wsgi 4.9.4 (bench/bench.py),
 #                       then slow clients and large bodies (bench/slow_clients.py)
 #   make bench-metrics  throughput with WSGISharedMetrics On and Off (bench/metrics_cost.py)
@@ -50,7 +53,7 @@ OBJ := $(patsubst src/%.c,$(BUILD)/%.o,$(SRC))
 
 .PHONY: all install test run clean format check-format deps bench bench-metrics bench-gil bench-gil-trixie \
     test-trixie test-sid test-ft test-matrix leak-check install-module install-conf install-bin \
-    deb test-deb test-deb-trixie codec-test
+    deb test-deb test-deb-trixie codec-test test-asan fuzz
 
 all: mod_pyhost.so
 
@@ -84,7 +87,7 @@ $(CODEC_TEST): src/shared/codec.c src/shared/alloc.c tests/unit/codec_test.c src
 	    tests/unit/codec_test.c -lpthread
 
 clean:
-	rm -rf build/obj build/codec-test mod_pyhost.so
+	rm -rf build/obj build/asan build/codec-test mod_pyhost.so
 
 format:
 	clang-format -i $(SRC) $(HDR) tests/unit/*.c
@@ -95,7 +98,7 @@ check-format:
 # Debian packages the build, the suite and the benchmark need (haproxy, redis-server,
 # python3-redis and iproute2: tests/test_multihost.py).
 DEB_PACKAGES := apache2 apache2-dev python3-dev python3-pytest python3-flask python3-django libjs-jquery \
-    python3-numpy curl openssl strace python3-pastedeploy python3-coverage \
+    python3-numpy python3-hypothesis curl openssl strace python3-pastedeploy python3-coverage \
     haproxy redis-server python3-redis iproute2 mercurial prometheus chromium
 deps:
 	@missing=""; for p in $(DEB_PACKAGES); do \
@@ -123,6 +126,31 @@ test-matrix: test-trixie test-sid test-ft
 
 leak-check: deps all
 	tools/leak-check mod_pyhost.so
+
+# The sanitizer build: the same sources with ASan and UBSan, in build/asan (Apache and Python
+# stay Debian's; tools/test-asan preloads the runtime into Apache and checks the reports).
+ASAN_BUILD := build/asan
+ASAN_FLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all -O1 -g
+ASAN_OBJ := $(patsubst src/%.c,$(ASAN_BUILD)/%.o,$(SRC))
+
+$(ASAN_BUILD)/%.o: src/%.c $(HDR) Makefile
+	@mkdir -p $(dir $@)
+	@echo "CC (asan) $<"
+	@$(AP_CC) $(CFLAGS_ALL) $(ASAN_FLAGS) -c $< -o $@
+
+$(ASAN_BUILD)/mod_pyhost.so: $(ASAN_OBJ)
+	@echo "LD $@"
+	@$(AP_CC) $(ASAN_FLAGS) -o $@ $(ASAN_OBJ) $(LDFLAGS_ALL)
+
+test-asan: deps all $(ASAN_BUILD)/mod_pyhost.so
+	@dpkg -s libasan8 libubsan1 >/dev/null 2>&1 || \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libasan8 libubsan1
+	tools/test-asan $(ASAN_BUILD)/mod_pyhost.so $(PYTEST_ARGS)
+
+# A deeper fuzzing run than the suite's (FUZZ_EXAMPLES per mode).
+FUZZ_EXAMPLES ?= 3000
+fuzz: deps all
+	PYHOST_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(PYTHON) -m pytest -q tests/test_fuzz_apps.py $(PYTEST_ARGS)
 
 BENCH_DEBS := wrk slowhttptest libapache2-mod-wsgi-py3
 bench: deps all

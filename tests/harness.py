@@ -20,6 +20,9 @@ MODULE = os.environ.get("PYHOST_MODULE", os.path.join(REPO, "mod_pyhost.so"))
 MODULES_DIR = "/usr/lib/apache2/modules"
 APACHE = os.environ.get("APACHE_BIN", "/usr/sbin/apache2")
 RUN_USER = "www-data"
+# Time limits of timing tests are multiplied by this: `make test-asan` sets it, as a
+# sanitized module starts (and a daemon with Python in it) several times slower.
+TIME_FACTOR = float(os.environ.get("PYHOST_TIME_FACTOR", "1"))
 
 
 # prefork with exactly one child: every request of a test is served by the same process
@@ -30,6 +33,17 @@ MaxRequestWorkers 1
 MinSpareServers 1
 MaxSpareServers 1
 """
+
+
+def apache_env():
+    """The environment Apache is started with: this one plus the NAME=VALUE words of
+    PYHOST_APACHE_ENV (how `make test-asan` gives Apache, and only Apache, the sanitizer
+    runtime and its options)."""
+    env = dict(os.environ)
+    for word in os.environ.get("PYHOST_APACHE_ENV", "").split():
+        name, _, value = word.partition("=")
+        env[name] = value
+    return env
 
 
 def free_port():
@@ -134,14 +148,15 @@ class Apache:
         """Runs apache2 -t; returns (returncode, output)."""
         conf = self.write_conf()
         p = subprocess.run([APACHE, "-t", "-f", conf], capture_output=True, text=True,
-                           timeout=60, start_new_session=True)
+                           timeout=60, start_new_session=True, env=apache_env())
         return p.returncode, p.stdout + p.stderr
 
     def start(self, wait=True):
         conf = self.write_conf()
         out = open(self.path("stdout.log"), "wb")
         self.proc = subprocess.Popen([APACHE, "-f", conf, "-DFOREGROUND"], stdout=out,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True,
+                                     env=apache_env())
         out.close()
         if wait:
             self.wait_listening()

@@ -21,7 +21,7 @@ import time
 
 import pytest
 
-from harness import APACHE, MODULE, REPO, RUN_USER, free_port
+from harness import APACHE, MODULE, REPO, RUN_USER, apache_env, free_port
 
 LAUNCHER = os.path.join(REPO, "tools", "pyhost-express")
 PYTHON = "/usr/bin/python3"
@@ -66,7 +66,7 @@ def write(path, text, mode=0o644):
 
 
 def launcher_env():
-    env = dict(os.environ)
+    env = apache_env()
     env["PYHOST_MODULE"] = MODULE
     return env
 
@@ -373,17 +373,17 @@ def test_setup_only_writes_a_valid_config_and_apachectl(app_dir):
         assert os.stat(ctl).st_mode & stat.S_IXUSR
         assert not os.path.exists(os.path.join(root, "httpd.pid"))  # nothing started
         t = subprocess.run([APACHE, "-t", "-f", conf], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=60)
+                           stderr=subprocess.STDOUT, timeout=60, env=launcher_env())
         assert t.returncode == 0, t.stdout
         t = subprocess.run([ctl, "configtest"], stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=60)
+                           stderr=subprocess.STDOUT, timeout=60, env=launcher_env())
         assert t.returncode == 0, t.stdout
         # setup-server is the same thing.
         p = run_launcher(["setup-server", script, "--port", str(port), "--server-root", root]
                          + USER_ARGS)
         assert p.returncode == 0, p.stderr
         # The apachectl script starts and stops that configuration.
-        subprocess.run([ctl, "start"], timeout=60, check=True)
+        subprocess.run([ctl, "start"], timeout=60, check=True, env=launcher_env())
         try:
             deadline = time.time() + 15
             while True:
@@ -398,7 +398,7 @@ def test_setup_only_writes_a_valid_config_and_apachectl(app_dir):
             assert conn.getresponse().status == 200
             conn.close()
         finally:
-            subprocess.run([ctl, "stop"], timeout=60)
+            subprocess.run([ctl, "stop"], timeout=60, env=launcher_env())
             # apachectl stop only signals Apache; it takes a moment to exit.
             deadline = time.time() + 15
             while sessions_processes(set(), [root]) and time.time() < deadline:

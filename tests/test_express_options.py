@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from harness import APACHE, MODULE, free_port
+from harness import APACHE, MODULE, apache_env, free_port
 from test_express import (IS_ROOT, USER_ARGS, app_source, assert_plain_error, public_dir,
                           run_launcher, write)
 
@@ -205,7 +205,7 @@ def setup_and_configtest(args, root):
     assert p.returncode == 0, p.stderr.decode()
     conf = os.path.join(root, "httpd.conf")
     t = subprocess.run([APACHE, "-t", "-f", conf], stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=60)
+                       stderr=subprocess.STDOUT, timeout=60, env=apache_env())
     assert t.returncode == 0, t.stdout.decode() + open(conf).read()
     return p, open(conf).read()
 

@@ -37,7 +37,7 @@ import time
 
 import pytest
 
-from harness import APACHE, MODULE, MODULES_DIR, REPO, RUN_USER
+from harness import APACHE, MODULE, MODULES_DIR, REPO, RUN_USER, apache_env
 
 EXAMPLES = os.path.join(REPO, "examples", "multi-host")
 LOAD_SCRIPT = os.path.join(REPO, "tests", "multihost_load.py")
@@ -193,6 +193,7 @@ class Host:
         self.write_conf()
         out = open(os.path.join(self.root, "stdout.log"), "wb")
         self.proc = self.cluster.spawn(self.ns, [APACHE, "-f", self.conf, "-DFOREGROUND"],
+                                       env=apache_env(),
                                        stdout=out, stderr=subprocess.STDOUT)
         out.close()
 
@@ -432,7 +433,7 @@ def test_rolling_deploy_under_load(cluster):
                       "--socket", c.socket, "--backend", BACKEND] + servers +
                      ["--deploy-command", switch + " {name} {version}", "--version", "2",
                       "--drain-timeout", "20", "--ready-timeout", "30"],
-                     check=False, timeout=120)
+                     check=False, timeout=120, env=apache_env())  # the switch runs apache2
     t_deployed = time.monotonic()
     time.sleep(1.0)
     result = c.stop_load(load)

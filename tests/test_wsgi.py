@@ -352,6 +352,8 @@ def application(environ, start_response):
         start_response('OK', [CT])
     elif case == 'status_20':
         start_response('20 OK', [CT])
+    elif case == 'status_100':
+        start_response('100 Continue', [CT])
     elif case == 'hname_bytes':
         start_response('200 OK', [CT, (b'X-Bad', 'v')])
     elif case == 'hvalue_bytes':
@@ -827,6 +829,7 @@ BAD_500 = [
     ("status_2000", r"ValueError: status code is not a 3 digit integer"),
     ("status_OK", r"ValueError: status code is not a 3 digit integer"),
     ("status_20", r"ValueError: status code is not a 3 digit integer"),
+    ("status_100", r"ValueError: status code is informational \(1xx\), not a final response"),
     ("hname_bytes", TYPES.format("bytes")),
     ("hvalue_bytes", TYPES.format("bytes")),
     ("hvalue_int", TYPES.format("int")),

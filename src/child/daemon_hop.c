@@ -399,6 +399,12 @@ invalid:
 static apr_status_t pass(response *x, int flush)
 {
     apr_status_t rv;
+    if (pyhost_answered_by_apache(x->r)) { /* a body Apache refused: its 400 or 413 is out */
+        apr_brigade_cleanup(x->bb);
+        x->buffered = 0;
+        x->client_gone = 1;
+        return APR_ECONNABORTED;
+    }
     if (flush) {
         APR_BRIGADE_INSERT_TAIL(x->bb, apr_bucket_flush_create(x->r->connection->bucket_alloc));
     }
@@ -720,6 +726,11 @@ static hop_outcome relay(response *x)
             if (f.flags & PYHOST_FL_FAILED) {
                 return HOP_CUT_SHORT;
             }
+            if (pyhost_answered_by_apache(r)) {
+                apr_brigade_cleanup(x->bb);
+                x->status = OK;
+                return HOP_DONE;
+            }
             if (x->spool && spool_finish(x) != APR_SUCCESS) {
                 x->client_gone = 1;
                 return HOP_CUT_SHORT;
@@ -860,6 +871,7 @@ int pyhost_daemon_hop(pyhost_route *rt)
     const pyhost_group *g = rt->group;
     aconn *c;
     response x;
+    hop_outcome outcome;
     apr_time_t until = apr_time_now() + g->connect_timeout;
     apr_interval_time_t pause = RESEND_PAUSE_FIRST;
 
@@ -914,7 +926,11 @@ int pyhost_daemon_hop(pyhost_route *rt)
                 return HTTP_SERVICE_UNAVAILABLE;
             }
         }
-        switch (exchange(&x)) {
+        outcome = exchange(&x);
+        if (pyhost_answered_by_apache(r)) {
+            return OK; /* Apache answered a request body it refused (400, 413): nothing follows */
+        }
+        switch (outcome) {
         case HOP_DONE:
         case HOP_FAIL:
             return x.status;

@@ -81,6 +81,10 @@ static apr_status_t em_start(pyhost_io *io, int status, const char *status_line,
 static apr_status_t pass(embedded_io *e, int last)
 {
     apr_status_t rv;
+    if (pyhost_answered_by_apache(e->r)) {
+        apr_brigade_cleanup(e->out);
+        return APR_ECONNABORTED;
+    }
     if (last) {
         rv = pyhost_pass_last(e->r, e->out);
     }
@@ -127,7 +131,11 @@ static apr_status_t em_write(pyhost_io *io, const char *data, apr_size_t len, in
 static apr_status_t em_sendfile(pyhost_io *io, int fd, apr_off_t offset, apr_off_t len)
 {
     embedded_io *e = (embedded_io *)io;
-    int own = dup(fd);
+    int own;
+    if (pyhost_answered_by_apache(e->r)) {
+        return APR_ECONNABORTED;
+    }
+    own = dup(fd);
     if (own < 0) {
         return APR_FROM_OS_ERROR(errno);
     }
@@ -138,6 +146,9 @@ static apr_status_t em_sendfile(pyhost_io *io, int fd, apr_off_t offset, apr_off
 static void em_abort(pyhost_io *io)
 {
     embedded_io *e = (embedded_io *)io;
+    if (pyhost_answered_by_apache(e->r)) {
+        return;
+    }
     if (e->spool) {
         pyhost_spool_end(e->spool, e->out);
     }

@@ -62,6 +62,11 @@ void pyhost_bb_file(request_rec *r, apr_bucket_brigade *bb, int fd, apr_off_t of
     }
 }
 
+int pyhost_answered_by_apache(request_rec *r)
+{
+    return r->eos_sent;
+}
+
 apr_status_t pyhost_pass_last(request_rec *r, apr_bucket_brigade *bb)
 {
     apr_status_t rv;

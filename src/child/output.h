@@ -20,6 +20,11 @@ void pyhost_response_header(request_rec *r, const char *name, apr_size_t nlen, c
 void pyhost_bb_file(request_rec *r, apr_bucket_brigade *bb, int fd, apr_off_t offset,
                     apr_off_t len);
 
+/* Whether Apache has already ended this request's response itself: its HTTP input filter
+ * answers a malformed or oversized request body (400, 413) with an error response of its own
+ * while the application reads. Nothing of the application's response may follow it. */
+int pyhost_answered_by_apache(request_rec *r);
+
 /* Ends the response: passes bb with an EOS added, and then writes what Apache holds of the
  * response to the client at once, instead of at the end of the request: the client can then
  * send its next request on a kept-alive connection before Apache looks for one, and the

@@ -255,6 +255,7 @@ typedef struct dio {
     int broken;      /* the connection is out of step: close it (atomic: see is_broken) */
     int head_queued; /* the response head is in w->out */
     int active;      /* counts as activity (not WSGIIgnoreActivity) */
+    int ended;       /* END has been written: the response is over for Apache */
 } dio;
 
 /* broken is the worker's (the watch answers for a request through the worker's control word,
@@ -467,6 +468,7 @@ static apr_status_t d_write(pyhost_io *io, const char *data, apr_size_t len, int
         elen = len;
     }
     if (flags & PYHOST_OUT_LAST) {
+        d->ended = 1;
         return send_out(d, extra, elen, &end, sizeof(end), -1);
     }
     if ((flags & PYHOST_OUT_FLUSH) || extra || b->len > OUT_HIGH_WATER) {
@@ -484,6 +486,7 @@ static apr_status_t d_sendfile(pyhost_io *io, int fd, apr_off_t offset, apr_off_
         return APR_ECONNRESET;
     }
     pyhost_frame_add(&d->w->out, PYHOST_F_FILE, 0, 0, span, sizeof(span));
+    d->ended = 1;
     return send_out(d, NULL, 0, &end, sizeof(end), fd);
 }
 
@@ -491,7 +494,10 @@ static void d_abort(pyhost_io *io)
 {
     dio *d = (dio *)io;
     pyhost_frame end = {PYHOST_F_END, PYHOST_FL_FAILED, 0, 0};
-    if (!is_broken(d)) {
+    /* After END (a close() that raised once the response was complete), a second END would
+     * be read by Apache as the answer to its next request on this connection. */
+    if (!is_broken(d) && !d->ended) {
+        d->ended = 1;
         send_out(d, NULL, 0, &end, sizeof(end), -1);
     }
 }

@@ -274,6 +274,10 @@ static int check_status(PyObject *status, int *code)
     else if (s[0] == '0') {
         why = "status code is below 100"; /* Apache cannot send it */
     }
+    else if (s[0] == '1') {
+        /* A client reads a 1xx as interim and the body after it as the next response. */
+        why = "status code is informational (1xx), not a final response";
+    }
     for (i = 4; !why && i < n; i++) {
         if (is_ctl((unsigned char)s[i])) {
             why = "control character present in reason phrase";

@@ -14,6 +14,7 @@
  * written at explicit offsets (the core reads file buckets with seek and read on a shared
  * descriptor). See ../shared/design/slow-clients.md. */
 #include "child/spool.h"
+#include "child/output.h"
 
 #include "config/config.h"
 
@@ -236,6 +237,20 @@ pyhost_spool *pyhost_spool_open(request_rec *r, int producer_here)
     return s;
 }
 
+/* Gives bb to Apache's output filters, unless Apache has answered the request itself (a body
+ * it refused while the application read: its 400 or 413 is out, and nothing may follow). */
+static apr_status_t pass_on(pyhost_spool *s, apr_bucket_brigade *bb)
+{
+    apr_status_t rv;
+    if (pyhost_answered_by_apache(s->r)) {
+        apr_brigade_cleanup(bb);
+        return APR_ECONNABORTED;
+    }
+    rv = ap_pass_brigade(s->r->output_filters, bb);
+    apr_brigade_cleanup(bb);
+    return rv == APR_SUCCESS && s->r->connection->aborted ? APR_ECONNABORTED : rv;
+}
+
 /* Passes bb on, then lets the core write what it can now. */
 static apr_status_t pass(pyhost_spool *s, apr_bucket_brigade *bb)
 {
@@ -252,12 +267,11 @@ static apr_status_t pass(pyhost_spool *s, apr_bucket_brigade *bb)
             mem += e->length;
         }
     }
-    rv = ap_pass_brigade(s->r->output_filters, bb);
-    apr_brigade_cleanup(bb);
+    rv = pass_on(s, bb);
     if (rv == APR_SUCCESS && c->data_in_output_filters && !file && mem < MIN_PIECE) {
         pyhost_nudge(c); /* the core writes less than 4 KB of memory only when asked */
     }
-    return rv == APR_SUCCESS && c->aborted ? APR_ECONNABORTED : rv;
+    return rv;
 }
 
 static void add_file(pyhost_spool *s, apr_bucket_brigade *bb, int fd, apr_off_t at, apr_size_t len);
@@ -284,13 +298,10 @@ static apr_status_t pass_waiting(pyhost_spool *s, apr_bucket_brigade *bb, const 
                                  apr_size_t len)
 {
     apr_bucket_alloc_t *ba = s->r->connection->bucket_alloc;
-    apr_status_t rv;
     add_pending(s, bb);
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_transient_create(data, len, ba));
     APR_BRIGADE_INSERT_TAIL(bb, apr_bucket_flush_create(ba));
-    rv = ap_pass_brigade(s->r->output_filters, bb);
-    apr_brigade_cleanup(bb);
-    return rv == APR_SUCCESS && s->r->connection->aborted ? APR_ECONNABORTED : rv;
+    return pass_on(s, bb);
 }
 
 /* Appends a file bucket of len bytes of fd from at to bb. */

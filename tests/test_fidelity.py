@@ -543,6 +543,8 @@ def application(environ, start_response):
 '''})
     a.mark_log()
     assert a.get("/slow").status == 504
+    assert a.wait_log(r"\[wsgi:error\] .*mod_wsgi \(pid=\d+\): Injected RequestTimeout into "
+                      r"thread \d+\."), a.new_log()
     assert a.wait_log(r"\[wsgi:error\] .*Request interrupted by RequestTimeout; thread "
                       r"recovered\. \(%s was interrupted by mod_wsgi\.RequestTimeout: "
                       r"request-timeout; answered with 504\)" % re.escape(a.path("slow.wsgi"))), \

@@ -59,8 +59,14 @@ void pyhost_helper_signal(int signum)
 static void raise_timeout(const pyhost_worker_view *v)
 {
     PyThreadState *ts = pyhost_interp_enter(v->interp);
-    PyThreadState_SetAsyncExc((unsigned long)v->py_thread, v->interp->st->request_timeout);
+    int n = PyThreadState_SetAsyncExc((unsigned long)v->py_thread, v->interp->st->request_timeout);
     pyhost_interp_leave(ts);
+    if (n == 1) { /* mod_wsgi 6's words, which log monitoring matches */
+        ap_log_error(APLOG_MARK, APLOG_ERR, 0, hp.s,
+                     "mod_wsgi (pid=%ld): Injected RequestTimeout into thread %" APR_UINT64_T_FMT
+                     ".",
+                     (long)getpid(), (apr_uint64_t)v->py_thread);
+    }
 }
 
 /* Logs the Python stack of a worker's thread, one line per line of the trace. */

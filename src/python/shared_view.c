@@ -46,7 +46,7 @@ static PyObject *group(int gi)
 {
     const pyhost_stats_group *g = &pyhost_st_groups[gi];
     PyObject *d = PyDict_New(), *restarts = PyDict_New();
-    char key[16];
+    char key[24]; /* "status_%dxx" with room for any int, as the compiler checks */
     int c, k, ok = d && restarts;
     for (k = 0; ok && gi && k < PYHOST_RS_COUNT; k++) {
         ok = put(restarts, pyhost_stats_reason_names[k],

@@ -46,6 +46,18 @@ def apache_env():
     return env
 
 
+def wait_for(predicate, timeout=15, step=0.05):
+    """Calls predicate until it returns something true or timeout seconds have passed;
+    returns its last value."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(step)
+    return predicate()
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

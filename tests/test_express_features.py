@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from harness import REPO, free_port
+from harness import REPO, free_port, wait_for
 from test_express import (IS_ROOT, PYTHON, RUN_USER, USER_ARGS, Express, app_source,
                           launcher_env, public_dir, write)
 
@@ -81,16 +81,6 @@ def curl(*args):
     body, _nl, tail = p.stdout.rpartition(b"\n")
     version, code = tail.decode().split()
     return version, int(code), body
-
-
-def wait_for(predicate, timeout=15, step=0.1):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 def get_with_host(port, path, host, headers=None):

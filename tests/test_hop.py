@@ -6,7 +6,6 @@ once, answered 500 with its reason, and leaks nothing per request.
 
 One Apache (prefork, one child, so each test's requests share the child's one thread and its
 kept connections), with small daemon groups named for their concern."""
-import http.client
 import json
 import os
 import signal

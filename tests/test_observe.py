@@ -9,7 +9,6 @@ import subprocess
 import threading
 import time
 
-import pytest
 
 from harness import PREFORK_ONE, group_pids, make_out
 

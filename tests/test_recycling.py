@@ -4,7 +4,7 @@ import signal
 import threading
 import time
 
-from harness import TIME_FACTOR
+from harness import TIME_FACTOR, wait_for
 
 PID_APP = """
 import os, time
@@ -86,16 +86,6 @@ def pid_of(r):
 def daemon_pids(a, group):
     return sorted(p for p in a.session_pids()
                   if a.cmdline(p).startswith("(wsgi:%s)" % group))
-
-
-def wait_for(predicate, timeout, step=0.05):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(step)
-    return predicate()
 
 
 def test_maximum_requests_recycles_without_failure(apache):

@@ -24,7 +24,7 @@ import uuid
 
 import pytest
 
-from harness import APACHE, PREFORK_ONE, alive, group_pids, make_out
+from harness import APACHE, PREFORK_ONE, alive, group_pids, make_out, wait_for
 
 EVENT_ONE = """
 StartServers 1
@@ -307,15 +307,6 @@ WSGIScriptAlias /devents @ROOT@/events.wsgi process-group=dm
 
 def tok():
     return uuid.uuid4().hex[:12]
-
-
-def wait_for(fn, timeout=10):
-    deadline = time.time() + timeout
-    while True:
-        v = fn()
-        if v or time.time() > deadline:
-            return v
-        time.sleep(0.05)
 
 
 def read_json(path, timeout=5):

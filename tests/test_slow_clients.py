@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from harness import Apache, make_out
+from harness import Apache, make_out, wait_for
 
 APP = r'''
 import hashlib, os, time
@@ -124,15 +124,6 @@ def srv(module_apache):
 
 def marker(a, name):
     return os.path.exists(a.path("out/" + name))
-
-
-def wait_for(cond, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
 
 
 def slow_request(a, path, method="GET", headers="", body=b""):

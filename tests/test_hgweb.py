@@ -17,7 +17,10 @@ from harness import RUN_USER
 HG = shutil.which("hg") or "/usr/bin/hg"
 
 HGWEB = """
-import os
+import os, sysconfig
+if sysconfig.get_config_var('Py_GIL_DISABLED'):
+    # Debian's Mercurial has C extensions for the GIL build only: the pure-Python modules then
+    os.environ.setdefault('HGMODULEPOLICY', 'allow')
 from mercurial import demandimport
 demandimport.enable()
 from mercurial.hgweb import hgweb

@@ -27,6 +27,7 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from fuzz_app import content, val  # what the application makes of a spec
 from harness import PREFORK_ONE, make_out
 
 http.client._MAXHEADERS = 1000  # the many-headers cases send up to 400
@@ -110,32 +111,6 @@ SPEC = st.fixed_dictionaries({
 })
 
 # ---- the model ------------------------------------------------------------------------------
-
-
-def pyval(v):
-    """The Python value a spec value stands for (as fuzz_app.val makes it)."""
-    t = v[0]
-    if t == "s":
-        return v[1]
-    if t == "b":
-        return v[1].encode("latin-1")
-    if t == "big":
-        return v[1] * v[2]
-    if t == "bigb":
-        return v[1].encode() * v[2]
-    if t == "i":
-        return v[1]
-    if t == "n":
-        return None
-    if t == "f":
-        return v[1]
-    if t == "l":
-        return [pyval(x) for x in v[1]]
-    if t == "t":
-        return tuple(pyval(x) for x in v[1])
-    if t == "d":
-        return {pyval(k): pyval(x) for k, x in v[1]}
-    raise AssertionError(v)
 
 
 def latin1(x):
@@ -243,18 +218,18 @@ def expect(spec):
 
     def run(step):
         if step[0] == "write":
-            send(pyval(step[1]), "write")
+            send(val(step[1]), "write")
         elif step[0] == "raise":
             raise AppError("raise")
         elif step[0] == "exc_info":
-            start(pyval(step[1]), pyval(step[2]), exc=True)
+            start(val(step[1]), val(step[2]), exc=True)
 
     close = spec["close"]
     body = spec["body"]
     kind = body[0]
     failed = False
     try:
-        start(pyval(spec["status"]), pyval(spec["headers"]))
+        start(val(spec["status"]), val(spec["headers"]))
         for step in spec["pre"]:
             run(step)
     except AppError:
@@ -267,7 +242,7 @@ def expect(spec):
                 raise AppError("not iterable")
             if kind in ("list", "tuple") and close is None:
                 # a list or tuple is checked whole before anything is sent
-                items = [pyval(x) for x in body[1]]
+                items = [val(x) for x in body[1]]
                 if any(not isinstance(x, bytes) for x in items):
                     raise AppError("item")
                 if items and not m["sent"]:
@@ -277,12 +252,12 @@ def expect(spec):
                 finish()
             elif kind in ("list", "tuple"):
                 for x in body[1]:
-                    send(pyval(x), "item")
+                    send(val(x), "item")
                 finish()
             elif kind == "gen":
                 for step in body[1]:
                     if step[0] == "yield":
-                        send(pyval(step[1]), "yield")
+                        send(val(step[1]), "yield")
                     else:
                         run(step)
                 finish()
@@ -290,7 +265,7 @@ def expect(spec):
                 fkind, size, blksize = body[1:]
                 if fkind == "closed":
                     raise AppError("closed file")
-                data = bytes((i * 7 + 3) % 251 for i in range(size))
+                data = content(size)
                 if fkind in ("regular", "shrink") and not m["sent"]:
                     # sent as a file: its size is the Content-Length unless the app gave one
                     headers_out(add_length=size)

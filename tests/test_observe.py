@@ -9,12 +9,15 @@ import subprocess
 import threading
 import time
 
+import pytest
 
-from harness import PREFORK_ONE, group_pids, make_out
+from harness import PREFORK_ONE, group_pids, make_out, wait_for
 
 APP = """
 import os
 import time
+
+import pytest
 
 def application(environ, start_response):
     path = environ.get('PATH_INFO', '')
@@ -694,3 +697,187 @@ frontend fe
         os.killpg(hap.pid, signal.SIGTERM)
         hap.wait(10)
         log.close()
+
+
+# ---- responses held for slow clients --------------------------------------------------------
+
+BIG_APP = r'''
+import os, time
+OUT = os.path.join(os.path.dirname(__file__), 'out')
+BLOCK = 65536
+
+
+def application(environ, start_response):
+    name = environ.get('PATH_INFO', '').strip('/')
+    n = int(environ.get('QUERY_STRING') or 256)
+
+    def body():
+        try:
+            for i in range(n):
+                yield (b'%07d\n' % i) * (BLOCK // 8)
+        finally:
+            with open(os.path.join(OUT, name), 'w') as f:
+                f.write(str(time.time()))
+
+    start_response('200 OK', [('Content-Type', 'application/octet-stream'),
+                              ('Content-Length', str(n * BLOCK))])
+    return body()
+'''
+
+# two Apache children (event MPM, write completion), so the numbers are sums over children
+TWO_CHILDREN = """
+StartServers 2
+ServerLimit 2
+ThreadsPerChild 4
+MaxRequestWorkers 8
+MinSpareThreads 1
+MaxSpareThreads 8
+"""
+
+BUFFER_CONFIG = """
+WSGISocketPrefix @ROOT@/wsgi
+WSGIDaemonProcess app processes=1 threads=2 display-name=%{GROUP}
+WSGIScriptAlias /daemon @ROOT@/big.wsgi process-group=app application-group=%{GLOBAL}
+WSGIScriptAlias /embedded @ROOT@/big.wsgi application-group=%{GLOBAL}
+WSGIBufferDirectory @ROOT@/spool
+""" + HANDLERS
+
+GROUP_OF = {"daemon": {"mode": "daemon", "group": "app"},
+            "embedded": {"mode": "embedded", "group": ""}}
+
+
+def start_buffering(apache, extra=""):
+    a = apache(BUFFER_CONFIG + extra, start=False, mpm_config=TWO_CHILDREN,
+               files={"big.wsgi": BIG_APP})
+    make_out(a)
+    os.makedirs(a.path("spool"))
+    os.chmod(a.path("spool"), 0o777)
+    a.start()
+    wait_ready(a)
+    return a
+
+
+def slow_reader(a, path):
+    """A client with a 4 KB receive buffer that sends its request and reads nothing yet."""
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    s.settimeout(30)
+    s.connect(("127.0.0.1", a.port))
+    s.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" % path).encode())
+    return s
+
+
+def read_all(s):
+    got = []
+    while True:
+        d = s.recv(1 << 20)
+        if not d:
+            break
+        got.append(d)
+    s.close()
+    return b"".join(got).partition(b"\r\n\r\n")[2]
+
+
+def held_on_the_machine(a):
+    """What Apache's processes really hold: bytes of the spools' memory files and of the
+    temporary files in spool/ they have open."""
+    mem = disk = 0
+    for pid in a.session_pids():
+        try:
+            fds = os.listdir("/proc/%d/fd" % pid)
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                link = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+                size = os.stat("/proc/%d/fd/%s" % (pid, fd)).st_size
+            except OSError:
+                continue
+            if link.startswith("/memfd:pyhost-response"):
+                mem += size
+            elif link.startswith(a.path("spool/")):
+                disk += size
+    return mem, disk
+
+
+def buffer_numbers(s, **labels):
+    return {"memory": value(s, "pyhost_response_buffer_bytes", where="memory", **labels),
+            "disk": value(s, "pyhost_response_buffer_bytes", where="disk", **labels),
+            "responses": value(s, "pyhost_response_buffer_responses", **labels),
+            "held": value(s, "pyhost_response_buffered_total", **labels),
+            "bytes": value(s, "pyhost_response_buffered_bytes_total", **labels),
+            "memory_limit": value(s, "pyhost_response_buffer_limit_total", limit="memory",
+                                  **labels),
+            "disk_limit": value(s, "pyhost_response_buffer_limit_total", limit="disk", **labels)}
+
+
+@pytest.mark.parametrize("mode", ["embedded", "daemon"])
+def test_responses_held_for_slow_readers_show_in_the_metrics_and_go_back_to_zero(apache, mode):
+    """Two clients that stop reading a 16 MB response: once the application has ended, the
+    gauges show the two responses and exactly the bytes of memory files and temporary files
+    Apache's children hold for them (summed over the children), in the request's group and
+    no other; when the clients have read everything, the gauges are 0 and the counters keep
+    the two responses."""
+    a = start_buffering(apache)
+    other = GROUP_OF["daemon" if mode == "embedded" else "embedded"]
+    s = parse(metrics(a))
+    assert buffer_numbers(s, **GROUP_OF[mode]) == dict.fromkeys(
+        ("memory", "disk", "responses", "held", "bytes", "memory_limit", "disk_limit"), 0)
+    socks = [slow_reader(a, "/%s/r%d" % (mode, i)) for i in range(2)]
+    try:
+        assert wait_for(lambda: all(os.path.exists(a.path("out/r%d" % i)) for i in range(2)),
+                        15), a.error_log()[-2000:]
+        mem, disk = held_on_the_machine(a)
+        text = metrics(a)
+        promtool_check(text)
+        s = parse(text)
+        held = buffer_numbers(s, **GROUP_OF[mode])
+        # 256 KB (WSGIResponseBufferMemory's default) in memory each, the rest on disk
+        assert (held["memory"], held["disk"]) == (mem, disk) == (2 * 256 * 1024, disk)
+        # the rest of each 16 MB but what the socket buffers took before the client was found slow
+        assert 0 < disk and mem + disk <= 2 * (16 << 20), (mem, disk)
+        assert held["responses"] == 2 and held["held"] == 2
+        assert held["bytes"] == mem + disk
+        assert (held["memory_limit"], held["disk_limit"]) == (2, 0)
+        assert buffer_numbers(s, **other) == dict.fromkeys(held, 0)
+        # the status page's JSON shows the same
+        j = json.loads(a.get("/status?json").body)
+        g = [g for g in j["groups"] if g["mode"] == mode][0]["buffers"]
+        assert g == {"memory": mem, "disk": disk, "responses": 2, "held": 2, "memory_limit": 2,
+                     "disk_limit": 0}
+        for sock in socks:
+            assert len(read_all(sock)) == 256 * 65536
+        assert wait_for(lambda: held_on_the_machine(a) == (0, 0), 10)
+        s = parse(metrics(a))
+        after = buffer_numbers(s, **GROUP_OF[mode])
+        assert (after["memory"], after["disk"], after["responses"]) == (0, 0, 0), after
+        assert (after["held"], after["bytes"], after["memory_limit"]) == (2, mem + disk, 2)
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+@pytest.mark.parametrize("mode", ["embedded", "daemon"])
+def test_back_pressure_at_the_disk_limit_is_counted(apache, mode):
+    """WSGIResponseBufferMemory 128K, WSGIBufferDiskLimit 1M and a 32 MB response to a client
+    that reads nothing: the response meets the disk limit once (counted), the gauges stay
+    within the limits while the application waits for the client, and return to 0."""
+    a = start_buffering(apache, "WSGIResponseBufferMemory 128K\nWSGIBufferDiskLimit 1M\n")
+    sock = slow_reader(a, "/%s/limit?512" % mode)
+    try:
+        assert wait_for(lambda: value(parse(metrics(a)), "pyhost_response_buffer_limit_total",
+                                      limit="disk", **GROUP_OF[mode]) == 1, 15)
+        held = buffer_numbers(parse(metrics(a)), **GROUP_OF[mode])
+        assert held["memory"] == 128 * 1024 and held["responses"] == 1, held
+        assert (1024 - 64) * 1024 < held["disk"] <= 1024 * 1024, held
+        assert held["memory_limit"] == 1
+        assert not os.path.exists(a.path("out/limit"))  # the application waits for the client
+        assert len(read_all(sock)) == 512 * 65536
+        assert wait_for(lambda: os.path.exists(a.path("out/limit")), 5)
+        assert wait_for(lambda: buffer_numbers(parse(metrics(a)), **GROUP_OF[mode])["responses"]
+                        == 0, 10)
+        after = buffer_numbers(parse(metrics(a)), **GROUP_OF[mode])
+        assert (after["memory"], after["disk"], after["disk_limit"], after["held"]) == (
+            0, 0, 1, 1), after
+    finally:
+        sock.close()

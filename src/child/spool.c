@@ -17,6 +17,7 @@
 #include "child/output.h"
 
 #include "config/config.h"
+#include "shared/stats.h"
 
 #include "ap_mpm.h"
 #include "http_core.h"
@@ -76,7 +77,15 @@ struct pyhost_spool {
      * block and the core a few large file buckets */
     apr_off_t pend_mem, pend_disk;
     int cfd; /* the client's socket */
+    /* what the shared record shows of it (shared/stats.h): its handle (NO_STATS until the
+     * first hold), the bytes counted, whether it is counted as held, whether its memory
+     * filled */
+    int stats;
+    apr_off_t shown_mem, shown_disk;
+    int shown_held, memory_full;
 };
+
+#define NO_STATS (-2)
 
 /* Bytes of temporary files this process holds, against WSGIBufferDiskLimit. */
 static apr_int64_t disk_in_use;
@@ -199,7 +208,21 @@ static apr_status_t spool_cleanup(void *data)
         close(s->disk_fd);
     }
     release(s->disk_used);
+    pyhost_stats_buffer_add(s->stats, -s->shown_mem, -s->shown_disk, -s->shown_held);
     return APR_SUCCESS;
+}
+
+/* Shows that the spool holds mem and disk bytes more. */
+static void show(pyhost_spool *s, apr_off_t mem, apr_off_t disk)
+{
+    int first = !s->shown_held;
+    s->shown_mem += mem;
+    s->shown_disk += disk;
+    s->shown_held = 1;
+    pyhost_stats_buffer_add(s->stats, mem, disk, first);
+    if (first) {
+        pyhost_stats_buffer_event(s->stats, PYHOST_BUF_HELD);
+    }
 }
 
 pyhost_spool *pyhost_spool_open(request_rec *r, int producer_here)
@@ -228,6 +251,7 @@ pyhost_spool *pyhost_spool_open(request_rec *r, int producer_here)
     s->mem_limit = d->response_buffer_memory == PYHOST_UNSET ? DEFAULT_MEMORY
                                                              : (apr_off_t)d->response_buffer_memory;
     s->mem_fd = s->disk_fd = -1;
+    s->stats = NO_STATS;
     s->producer_here = producer_here;
     if (apr_os_sock_get(&s->cfd, ap_get_conn_socket(r->connection)) != APR_SUCCESS) {
         return NULL;
@@ -325,12 +349,20 @@ static apr_status_t hold(pyhost_spool *s, const char **data, apr_size_t *len)
                        ? (apr_size_t)(s->mem_limit - s->mem_used)
                        : *len;
     apr_status_t rv = APR_SUCCESS;
+    if (s->stats == NO_STATS) {
+        s->stats = pyhost_stats_buffer_open(r->connection); /* in the request's thread */
+    }
     if (n && (s->mem_fd >= 0 || (s->mem_fd = memfd_create("pyhost-response", MFD_CLOEXEC)) >= 0) &&
         pwrite_all(s->mem_fd, *data, n, s->mem_used) == 0) {
         s->mem_used += (apr_off_t)n;
         s->pend_mem += (apr_off_t)n;
         *data += n;
         *len -= n;
+        show(s, (apr_off_t)n, 0);
+    }
+    if (*len && !s->memory_full) {
+        s->memory_full = 1;
+        pyhost_stats_buffer_event(s->stats, PYHOST_BUF_MEMORY_LIMIT);
     }
     if (*len && !reserve((apr_int64_t)*len)) {
         rv = APR_ENOSPC;
@@ -355,6 +387,7 @@ static apr_status_t hold(pyhost_spool *s, const char **data, apr_size_t *len)
             rv = APR_ENOSPC;
         }
         if (rv == APR_SUCCESS) {
+            show(s, 0, (apr_off_t)*len);
             s->pend_disk += (apr_off_t)*len;
             *data += *len;
             *len = 0;
@@ -444,6 +477,7 @@ apr_status_t pyhost_spool_write(pyhost_spool *s, apr_bucket_brigade *bb, const c
             rv = APR_ECONNABORTED; /* found while waiting for the client to drain */
         }
         if (len && rv == APR_SUCCESS && (rv = hold(s, &data, &len)) == APR_ENOSPC) {
+            pyhost_stats_buffer_event(s->stats, PYHOST_BUF_DISK_LIMIT);
             s->waiting = 1;
             rv = pass_waiting(s, bb, data, len);
         }

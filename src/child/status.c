@@ -373,6 +373,62 @@ static void prom_processes(request_rec *r, const view *v, const char **labels)
     }
 }
 
+/* Responses held for slow clients (child/spool.c), summed over Apache's live children. */
+static void prom_buffers(request_rec *r, const char **labels)
+{
+    static const char *const limits[] = {NULL, "memory", "disk"};
+    pyhost_stats_buffer *held = apr_palloc(r->pool, sizeof(*held) * (apr_size_t)pyhost_sh.ngroups);
+    int gi, k;
+    for (gi = 0; gi < pyhost_sh.ngroups; gi++) {
+        pyhost_stats_buffer_sum(gi, &held[gi]);
+    }
+    prom_head(r, "pyhost_response_buffer_bytes", "gauge",
+              "Bytes of memory files and temporary files held by responses waiting for slow "
+              "clients.");
+    for (gi = 0; gi < pyhost_sh.ngroups; gi++) {
+        if (shown(gi)) {
+            ap_rprintf(r,
+                       "pyhost_response_buffer_bytes{%s,where=\"memory\"} %" APR_INT64_T_FMT "\n"
+                       "pyhost_response_buffer_bytes{%s,where=\"disk\"} %" APR_INT64_T_FMT "\n",
+                       labels[gi], held[gi].memory, labels[gi], held[gi].disk);
+        }
+    }
+    prom_head(r, "pyhost_response_buffer_responses", "gauge",
+              "Responses held now for clients slower than the application.");
+    for (gi = 0; gi < pyhost_sh.ngroups; gi++) {
+        if (shown(gi)) {
+            ap_rprintf(r, "pyhost_response_buffer_responses{%s} %" APR_INT64_T_FMT "\n", labels[gi],
+                       held[gi].responses);
+        }
+    }
+    prom_head(r, "pyhost_response_buffered_total", "counter",
+              "Responses held for clients slower than the application.");
+    for (gi = 0; gi < pyhost_sh.ngroups; gi++) {
+        if (shown(gi)) {
+            ap_rprintf(r, "pyhost_response_buffered_total{%s} %" APR_UINT64_T_FMT "\n", labels[gi],
+                       load(&pyhost_st_groups[gi].buffer_events[PYHOST_BUF_HELD]));
+        }
+    }
+    prom_head(r, "pyhost_response_buffered_bytes_total", "counter",
+              "Bytes written to memory files and temporary files for slow clients.");
+    for (gi = 0; gi < pyhost_sh.ngroups; gi++) {
+        if (shown(gi)) {
+            ap_rprintf(r, "pyhost_response_buffered_bytes_total{%s} %" APR_UINT64_T_FMT "\n",
+                       labels[gi], load(&pyhost_st_groups[gi].buffer_bytes));
+        }
+    }
+    prom_head(r, "pyhost_response_buffer_limit_total", "counter",
+              "Held responses that filled WSGIResponseBufferMemory (the rest went to a temporary "
+              "file), or met WSGIBufferDiskLimit (then each write waited for the client).");
+    for (gi = 0; gi < pyhost_sh.ngroups; gi++) {
+        for (k = PYHOST_BUF_MEMORY_LIMIT; shown(gi) && k <= PYHOST_BUF_DISK_LIMIT; k++) {
+            ap_rprintf(
+                r, "pyhost_response_buffer_limit_total{%s,limit=\"%s\"} %" APR_UINT64_T_FMT "\n",
+                labels[gi], limits[k], load(&pyhost_st_groups[gi].buffer_events[k]));
+        }
+    }
+}
+
 static void answer_metrics(request_rec *r)
 {
     view v;
@@ -436,6 +492,7 @@ static void answer_metrics(request_rec *r)
                        load(&pyhost_st_groups[gi].gil_waits));
         }
     }
+    prom_buffers(r, labels);
 }
 
 /* ---- pyhost-status: JSON ----------------------------------------------------------------- */
@@ -601,6 +658,7 @@ static void json_groups(request_rec *r, const view *v)
     for (gi = 0; gi < pyhost_sh.ngroups; gi++) {
         const pyhost_stats_group *g = &pyhost_st_groups[gi];
         const pyhost_hist *h = &g->hist[PYHOST_HIST_DURATION];
+        pyhost_stats_buffer held;
         apr_uint64_t counts[PYHOST_STATS_BUCKETS];
         int b, any = 0;
         if (!shown(gi)) {
@@ -624,6 +682,14 @@ static void json_groups(request_rec *r, const view *v)
             ap_rprintf(r, "%s\"%dxx\":%" APR_UINT64_T_FMT, c > 1 ? "," : "", c,
                        load(&g->status[c]) + (c == 5 ? load(&g->status[0]) : 0));
         }
+        pyhost_stats_buffer_sum(gi, &held);
+        ap_rprintf(r,
+                   "},\"buffers\":{\"memory\":%" APR_INT64_T_FMT ",\"disk\":%" APR_INT64_T_FMT
+                   ",\"responses\":%" APR_INT64_T_FMT ",\"held\":%" APR_UINT64_T_FMT
+                   ",\"memory_limit\":%" APR_UINT64_T_FMT ",\"disk_limit\":%" APR_UINT64_T_FMT,
+                   held.memory, held.disk, held.responses, load(&g->buffer_events[PYHOST_BUF_HELD]),
+                   load(&g->buffer_events[PYHOST_BUF_MEMORY_LIMIT]),
+                   load(&g->buffer_events[PYHOST_BUF_DISK_LIMIT]));
         ap_rputs("},\"restarts\":{", r);
         for (k = 0; gi && k < PYHOST_RS_COUNT; k++) {
             if (load(&g->restarts[k])) {

@@ -16,6 +16,7 @@
 #include "apr_strings.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -62,6 +63,7 @@ pyhost_stats_thread *pyhost_st_dthreads, *pyhost_st_athreads;
 pyhost_stats_sample *pyhost_st_samples;
 apr_uint64_t *pyhost_st_sample_requests;
 apr_uint32_t *pyhost_st_sample_busy;
+pyhost_stats_buffer *pyhost_st_buffers;
 
 /* In a daemon process: its slot, its group's index in the record, its pid. */
 static int my_slot = -1, my_group;
@@ -89,8 +91,14 @@ static apr_size_t align(apr_size_t n)
 
 /* Offsets of the parts of a record with these counts. */
 typedef struct {
-    apr_size_t groups, procs, dthreads, athreads, samples, sreq, sbusy, size;
+    apr_size_t groups, procs, dthreads, athreads, samples, sreq, sbusy, buffers, size;
 } layout;
+
+/* Records of held responses: one per Apache scoreboard slot (and group). */
+static apr_size_t buffer_slots(void)
+{
+    return (apr_size_t)pyhost_sh.server_limit;
+}
 
 static void lay_out(layout *l, int ngroups, int nprocs, int ndthreads, int nathreads)
 {
@@ -101,7 +109,10 @@ static void lay_out(layout *l, int ngroups, int nprocs, int ndthreads, int nathr
     l->samples = l->athreads + align(sizeof(pyhost_stats_thread) * (apr_size_t)nathreads);
     l->sreq = l->samples + align(sizeof(pyhost_stats_sample) * PYHOST_STATS_HISTORY);
     l->sbusy = l->sreq + align(sizeof(apr_uint64_t) * PYHOST_STATS_HISTORY * (apr_size_t)ngroups);
-    l->size = l->sbusy + align(sizeof(apr_uint32_t) * PYHOST_STATS_HISTORY * (apr_size_t)ngroups);
+    l->buffers =
+        l->sbusy + align(sizeof(apr_uint32_t) * PYHOST_STATS_HISTORY * (apr_size_t)ngroups);
+    l->size =
+        l->buffers + align(sizeof(pyhost_stats_buffer) * buffer_slots() * (apr_size_t)ngroups);
 }
 
 static void point_at(char *base, const layout *l)
@@ -114,6 +125,7 @@ static void point_at(char *base, const layout *l)
     pyhost_st_samples = (pyhost_stats_sample *)(base + l->samples);
     pyhost_st_sample_requests = (apr_uint64_t *)(base + l->sreq);
     pyhost_st_sample_busy = (apr_uint32_t *)(base + l->sbusy);
+    pyhost_st_buffers = (pyhost_stats_buffer *)(base + l->buffers);
 }
 
 static int mpm_limit(int query)
@@ -326,11 +338,16 @@ static pyhost_stats_thread *athread_of(request_rec *r)
     return &pyhost_st_athreads[id];
 }
 
+/* The group of the request this thread serves (an Apache child's thread): what it holds for a
+ * slow client is that group's. */
+static _Thread_local int request_group;
+
 void pyhost_stats_request_begin(request_rec *r, const pyhost_group *g)
 {
     static pid_t me;
     pyhost_stats_thread *t;
     char what[sizeof(t->what)];
+    request_group = g ? g->index + 1 : 0;
     if (g || !pyhost_stats_recording() || !(t = athread_of(r))) {
         return; /* a daemon's thread shows a daemon group's request */
     }
@@ -373,6 +390,81 @@ void pyhost_stats_embedded_gil(apr_interval_time_t gil_wait, int gil_waits)
     if (pyhost_stats_recording() && gil_waits) {
         ADD(pyhost_st_groups[0].gil_wait_us, (apr_uint64_t)gil_wait);
         ADD(pyhost_st_groups[0].gil_waits, (apr_uint64_t)gil_waits);
+    }
+}
+
+/* ---- responses held for slow clients, in an Apache child --------------------------------- */
+
+/* This child's scoreboard slot, found at its first held response (the MPMs number a connection
+ * slot * ThreadLimit + thread), and whether its records were cleared of what a process before
+ * it in the slot left there: 0 not yet, 1 being cleared, 2 ready, 3 none (no slot). */
+static int buffer_slot, buffer_state;
+
+static int claim_buffers(conn_rec *c)
+{
+    int expect = 0, state, g;
+    if (__atomic_compare_exchange_n(&buffer_state, &expect, 1, 0, __ATOMIC_ACQ_REL,
+                                    __ATOMIC_ACQUIRE)) {
+        long slot = c->id / pyhost_sh.thread_limit;
+        pid_t me = getpid();
+        state = 3;
+        if (!c->master && c->id >= 0 && slot < pyhost_sh.server_limit) {
+            buffer_slot = (int)slot;
+            for (g = 0; g < pyhost_sh.ngroups; g++) {
+                pyhost_stats_buffer *b = &pyhost_st_buffers[slot * pyhost_sh.ngroups + g];
+                __atomic_store_n(&b->pid, 0, __ATOMIC_RELAXED);
+                __atomic_store_n(&b->memory, 0, __ATOMIC_RELAXED);
+                __atomic_store_n(&b->disk, 0, __ATOMIC_RELAXED);
+                __atomic_store_n(&b->responses, 0, __ATOMIC_RELAXED);
+                __atomic_store_n(&b->pid, me, __ATOMIC_RELEASE);
+            }
+            state = 2;
+        }
+        __atomic_store_n(&buffer_state, state, __ATOMIC_RELEASE);
+        return state;
+    }
+    while ((state = __atomic_load_n(&buffer_state, __ATOMIC_ACQUIRE)) == 1) {
+        sched_yield();
+    }
+    return state;
+}
+
+int pyhost_stats_buffer_open(conn_rec *c)
+{
+    int g = request_group;
+    if (!pyhost_st || g < 0 || g >= pyhost_sh.ngroups ||
+        (__atomic_load_n(&buffer_state, __ATOMIC_ACQUIRE) != 2 && claim_buffers(c) != 2)) {
+        return -1;
+    }
+    return buffer_slot * pyhost_sh.ngroups + g;
+}
+
+void pyhost_stats_buffer_add(int h, apr_int64_t memory, apr_int64_t disk, int responses)
+{
+    pyhost_stats_buffer *b;
+    if (h < 0) {
+        return;
+    }
+    b = &pyhost_st_buffers[h];
+    if (memory) {
+        ADD(b->memory, memory);
+    }
+    if (disk) {
+        ADD(b->disk, disk);
+    }
+    if (responses) {
+        ADD(b->responses, responses);
+    }
+    if (memory > 0 || disk > 0) {
+        ADD(pyhost_st_groups[h % pyhost_sh.ngroups].buffer_bytes,
+            (apr_uint64_t)((memory > 0 ? memory : 0) + (disk > 0 ? disk : 0)));
+    }
+}
+
+void pyhost_stats_buffer_event(int h, int event)
+{
+    if (h >= 0 && event >= 0 && event < PYHOST_BUF_EVENTS) {
+        ADD(pyhost_st_groups[h % pyhost_sh.ngroups].buffer_events[event], 1);
     }
 }
 
@@ -543,6 +635,28 @@ int pyhost_stats_athread_live(int i)
     pid_t pid = __atomic_load_n(&t->pid, __ATOMIC_RELAXED);
     return pid && ap_scoreboard_image && slot < pyhost_sh.server_limit &&
            ap_scoreboard_image->parent[slot].pid == pid;
+}
+
+void pyhost_stats_buffer_sum(int group, pyhost_stats_buffer *out)
+{
+    int i;
+    memset(out, 0, sizeof(*out));
+    if (!pyhost_st || group < 0 || group >= pyhost_sh.ngroups || !ap_scoreboard_image) {
+        return;
+    }
+    for (i = 0; i < pyhost_sh.server_limit; i++) {
+        const pyhost_stats_buffer *b = &pyhost_st_buffers[i * pyhost_sh.ngroups + group];
+        pid_t pid = __atomic_load_n(&b->pid, __ATOMIC_ACQUIRE);
+        if (pid && ap_scoreboard_image->parent[i].pid == pid) {
+            out->memory += __atomic_load_n(&b->memory, __ATOMIC_RELAXED);
+            out->disk += __atomic_load_n(&b->disk, __ATOMIC_RELAXED);
+            out->responses += __atomic_load_n(&b->responses, __ATOMIC_RELAXED);
+        }
+    }
+    /* the record is writable by daemons: never shown below 0 */
+    out->memory = out->memory > 0 ? out->memory : 0;
+    out->disk = out->disk > 0 ? out->disk : 0;
+    out->responses = out->responses > 0 ? out->responses : 0;
 }
 
 int pyhost_stats_busy(int group)

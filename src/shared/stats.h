@@ -47,11 +47,22 @@ enum {
 };
 extern const char *const pyhost_stats_reason_names[PYHOST_RS_COUNT];
 
+/* What happened to responses held for slow clients (child/spool.c), counted per group. */
+enum {
+    PYHOST_BUF_HELD,         /* a response began to be held */
+    PYHOST_BUF_MEMORY_LIMIT, /* it filled WSGIResponseBufferMemory: the rest went to a file */
+    PYHOST_BUF_DISK_LIMIT,   /* WSGIBufferDiskLimit (or a failed temporary file): from then on
+                                each write waited for the client (back-pressure) */
+    PYHOST_BUF_EVENTS
+};
+
 typedef struct {
     apr_uint64_t status[6]; /* by first digit; [0]: no status */
     pyhost_hist hist[PYHOST_HISTS];
     apr_uint64_t gil_wait_us, gil_waits;
     apr_uint64_t restarts[PYHOST_RS_COUNT];
+    apr_uint64_t buffer_events[PYHOST_BUF_EVENTS]; /* responses held for slow clients */
+    apr_uint64_t buffer_bytes;                     /* bytes written to their spools */
 } pyhost_stats_group;
 
 enum { PYHOST_PS_NONE, PYHOST_PS_STARTING, PYHOST_PS_READY, PYHOST_PS_STOPPING };
@@ -106,6 +117,14 @@ typedef struct {
     apr_uint64_t duration[PYHOST_STATS_BUCKETS]; /* all groups' */
 } pyhost_stats_sample;
 
+/* What the responses of one group that one Apache child holds for slow clients take now
+ * (memory files, temporary files, responses), per scoreboard slot and group: written by that
+ * child only, summed by readers over the slots whose pid is the scoreboard's. */
+typedef struct {
+    pid_t pid;
+    apr_int64_t memory, disk, responses;
+} pyhost_stats_buffer;
+
 /* The record's shape: private to each process (Apache's parent makes it with the record, the
  * others inherit it at the fork). Whoever indexes the record uses these, never numbers read
  * from the record, which a daemon process (perhaps another user's application) can write. */
@@ -130,6 +149,8 @@ extern pyhost_stats_sample *pyhost_st_samples;
 /* per sample, per group: requests then, busy threads then */
 extern apr_uint64_t *pyhost_st_sample_requests;
 extern apr_uint32_t *pyhost_st_sample_busy;
+/* per Apache scoreboard slot, per group */
+extern pyhost_stats_buffer *pyhost_st_buffers;
 
 /* post_config in Apache's parent, after the daemon groups' slots are laid out. */
 int pyhost_stats_create(apr_pool_t *pconf, server_rec *s);
@@ -159,6 +180,16 @@ void pyhost_stats_daemon_begin(int thread, const char *what, double queue_start,
 void pyhost_stats_daemon_end(int thread, apr_interval_time_t gil_wait, int gil_waits);
 /* An embedded request's waits for the GIL. */
 void pyhost_stats_embedded_gil(apr_interval_time_t gil_wait, int gil_waits);
+
+/* Responses held for slow clients, in an Apache child (child/spool.c). The handle of what the
+ * request this thread serves holds (its group's record in this child), or -1 when there is no
+ * record; then changes of what it holds, and the events above. Kept whatever
+ * WSGISharedMetrics says: only responses held for slow clients pay for it. */
+int pyhost_stats_buffer_open(conn_rec *c);
+void pyhost_stats_buffer_add(int h, apr_int64_t memory, apr_int64_t disk, int responses);
+void pyhost_stats_buffer_event(int h, int event);
+/* What group i's responses hold now in Apache's live children (0: embedded mode). */
+void pyhost_stats_buffer_sum(int group, pyhost_stats_buffer *out);
 
 /* Takes this second's sample unless one was taken (cheap when it was). */
 void pyhost_stats_tick(apr_time_t now);

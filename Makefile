@@ -13,7 +13,8 @@
 #   make fuzz           the Hypothesis fuzzing of misbehaving applications, a longer run
 #   make bench          throughput against static files and mod_wsgi 4.9.4 (bench/bench.py),
 #                       then slow clients and large bodies (bench/slow_clients.py)
-#   make bench-metrics  throughput with WSGISharedMetrics On and Off (bench/metrics_cost.py)
+#   make bench-metrics  CPU per request, throughput and instructions per request with
+#                       WSGISharedMetrics On and Off (bench/metrics_cost.py)
 #   make bench-gil      shared GIL against the own-GIL pool (Python 3.12+; see bench-gil-trixie)
 #   make deb            build/deb/libapache2-mod-pyhost_<version>_<arch>.deb (debhelper), lintian
 #   make test-deb       install, enable, serve and purge that package in a clean Debian 12 chroot
@@ -159,10 +160,12 @@ bench: deps all
 	$(PYTHON) bench/bench.py $(BENCH_ARGS)
 	$(PYTHON) bench/slow_clients.py $(SLOW_BENCH_ARGS)
 
-# What WSGISharedMetrics costs: throughput with it On and Off (bench/metrics_cost.py).
+# What WSGISharedMetrics costs, On against Off: CPU time per request and throughput in
+# interleaved rounds, instructions per request under callgrind (bench/metrics_cost.py).
 bench-metrics: deps all
-	@dpkg -s wrk >/dev/null 2>&1 || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
-	$(PYTHON) bench/metrics_cost.py $(BENCH_ARGS)
+	@for p in wrk valgrind; do dpkg -s $$p >/dev/null 2>&1 || \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p; done
+	$(PYTHON) bench/metrics_cost.py --instructions $(BENCH_ARGS)
 
 bench-gil: all
 	$(PYTHON) bench/gil_pool.py $(BENCH_ARGS)

@@ -184,9 +184,9 @@ Require all granted
             f.write("WSGISocketPrefix %s/wsgi\nWSGIDaemonProcess d threads=4\n"
                     "WSGIProcessGroup d\n" % run)
     # as www-data from the start: apache2 -X would switch users and lose its right to write
-    # the profile
+    # the profile; one hash seed, so that Python's start-up costs the same in both runs
     vg = subprocess.Popen(
-        ["runuser", "-u", "www-data", "--", "valgrind", "--tool=callgrind", "--vgdb=no",
+        ["runuser", "-u", "www-data", "--", "env", "PYTHONHASHSEED=0", "valgrind", "--tool=callgrind", "--vgdb=no",
          "--callgrind-out-file=%s/cg.%%p" % run, "/usr/sbin/apache2", "-X", "-f", conf],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:

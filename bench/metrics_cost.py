@@ -13,7 +13,9 @@ and Off, measured three ways.
    For both, each round gives a ratio On / Off of two runs a few seconds apart; printed are
    the medians of each side, the median of the ratios with a 95% confidence interval of that
    median (distribution-free: order statistics of the ratios, from the binomial
-   distribution), and the ratios' quartiles and range.
+   distribution), and the ratios' quartiles and range. With --control, a second server with
+   metrics Off runs in the same rounds, and the same figures of Off2 / Off show how far two
+   identical servers differ on the machine at the time.
 3. Instructions per request (--instructions): callgrind counts the instructions of Apache
    run as one process (apache2 -X, and the daemon processes it forks) serving keep-alive
    requests from ab; the difference between a run of --calls-long and one of --calls-short
@@ -21,7 +23,7 @@ and Off, measured three ways.
    not depend on what else the machine does.
 
     /usr/bin/python3 bench/metrics_cost.py [--rounds 30] [--duration 2] [--connections 16]
-                                           [--instructions] [--only-instructions]
+                                           [--control] [--instructions] [--only-instructions]
 """
 import argparse
 import glob
@@ -115,16 +117,23 @@ def median_ci(values, level=0.95):
 
 
 def throughput_and_cpu(args):
-    servers = {True: server(True), False: server(False)}
-    runs = {}  # (mode, on) -> [(cpu_us, rate)], one per round
+    # "off2": a second server with metrics Off (--control), to show how far two identical
+    # servers differ on this machine: the floor below which On / Off says nothing
+    sides = ["on", "off"] + (["off2"] if args.control else [])
+    servers = {side: server(side == "on") for side in sides}
+    runs = {}  # (mode, side) -> [(cpu_us, rate)], one per round
     try:
         for n in range(args.rounds):
+            # each side goes first as often as the others, and after each of them
+            order = sides[n % len(sides):] + sides[:n % len(sides)]
+            if (n // len(sides)) % 2:
+                order.reverse()
             for mode in MODES:
-                for on in ((True, False) if n % 2 == 0 else (False, True)):
-                    cpu, rate = measure(servers[on], mode, args)
-                    runs.setdefault((mode, on), []).append((cpu, rate))
-                    print("round %2d %-8s metrics %-3s %8.1f us CPU/request %9.0f req/s" % (
-                        n + 1, mode, "on" if on else "off", cpu, rate), flush=True)
+                for side in order:
+                    cpu, rate = measure(servers[side], mode, args)
+                    runs.setdefault((mode, side), []).append((cpu, rate))
+                    print("round %2d %-8s metrics %-4s %8.1f us CPU/request %9.0f req/s" % (
+                        n + 1, mode, side, cpu, rate), flush=True)
     finally:
         for a in servers.values():
             a.cleanup()
@@ -132,17 +141,18 @@ def throughput_and_cpu(args):
         args.rounds, args.threads, args.connections, args.duration,
         " ".join(open("/proc/loadavg").read().split()[:3])))
     for mode in MODES:
-        on, off = runs[(mode, True)], runs[(mode, False)]
         for i, (what, unit, fmt) in enumerate((("CPU/request", "us", "%.1f"),
                                                ("throughput", "req/s", "%.0f"))):
-            ratios = [x[i] / y[i] for x, y in zip(on, off)]
-            med, lo, hi, cover = median_ci(ratios)
-            q = statistics.quantiles(ratios, n=4)
-            print(("  %-8s %-11s on " + fmt + " off " + fmt + " %s (medians); on/off: median "
-                   "%.3f, %.0f%% CI %.3f-%.3f; quartiles %.3f-%.3f, range %.3f-%.3f") % (
-                mode, what, statistics.median(x[i] for x in on),
-                statistics.median(y[i] for y in off), unit, med, cover * 100, lo, hi, q[0],
-                q[2], min(ratios), max(ratios)))
+            print(("  %-8s %-11s medians: " % (mode, what)) + ", ".join(
+                ("%s " + fmt) % (side, statistics.median(x[i] for x in runs[(mode, side)]))
+                for side in sides) + " " + unit)
+            for side in sides[:1] + sides[2:]:
+                ratios = [x[i] / y[i] for x, y in zip(runs[(mode, side)], runs[(mode, "off")])]
+                med, lo, hi, cover = median_ci(ratios)
+                q = statistics.quantiles(ratios, n=4)
+                print("    %s/off per round: median %.3f, %.0f%% CI %.3f-%.3f; quartiles "
+                      "%.3f-%.3f, range %.3f-%.3f" % (side, med, cover * 100, lo, hi, q[0], q[2],
+                                                      min(ratios), max(ratios)))
 
 
 # ---- instructions per request ----------------------------------------------------------------
@@ -271,6 +281,8 @@ def main():
     ap.add_argument("--duration", type=int, default=2, help="seconds per wrk run")
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--threads", type=int, default=2, help="wrk threads")
+    ap.add_argument("--control", action="store_true",
+                    help="a second server with metrics Off, compared with the first")
     ap.add_argument("--instructions", action="store_true",
                     help="also count instructions per request with callgrind")
     ap.add_argument("--only-instructions", action="store_true",

@@ -161,11 +161,12 @@ bench: deps all
 	$(PYTHON) bench/slow_clients.py $(SLOW_BENCH_ARGS)
 
 # What WSGISharedMetrics costs, On against Off: CPU time per request and throughput in
-# interleaved rounds, instructions per request under callgrind (bench/metrics_cost.py).
+# interleaved rounds (with a second Off server as control), the record's share of CPU samples
+# (perf), instructions per request under callgrind (bench/metrics_cost.py).
 bench-metrics: deps all
-	@for p in wrk valgrind; do dpkg -s $$p >/dev/null 2>&1 || \
+	@for p in wrk valgrind linux-perf; do dpkg -s $$p >/dev/null 2>&1 || \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$p; done
-	$(PYTHON) bench/metrics_cost.py --instructions $(BENCH_ARGS)
+	$(PYTHON) bench/metrics_cost.py --control --profile --instructions $(BENCH_ARGS)
 
 bench-gil: all
 	$(PYTHON) bench/gil_pool.py $(BENCH_ARGS)

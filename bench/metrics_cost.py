@@ -16,14 +16,19 @@ and Off, measured three ways.
    distribution), and the ratios' quartiles and range. With --control, a second server with
    metrics Off runs in the same rounds, and the same figures of Off2 / Off show how far two
    identical servers differ on the machine at the time.
-3. Instructions per request (--instructions): callgrind counts the instructions of Apache
+3. The share of the CPU the record's code takes (--profile): perf record samples every thread
+   of the metrics-On server (cpu-clock) under wrk, and the samples in the functions of
+   src/shared/stats.c are summed. A direct measure, not a difference of two noisy ones; it
+   leaves out what the code costs around it (clock reads for the GIL waits, cache misses
+   it causes elsewhere).
+4. Instructions per request (--instructions): callgrind counts the instructions of Apache
    run as one process (apache2 -X, and the daemon processes it forks) serving keep-alive
    requests from ab; the difference between a run of --calls-long and one of --calls-short
    requests, divided by the difference, so that start-up and shut-down cancel out. It does
    not depend on what else the machine does.
 
     /usr/bin/python3 bench/metrics_cost.py [--rounds 30] [--duration 2] [--connections 16]
-                                           [--control] [--instructions] [--only-instructions]
+                                           [--control] [--profile] [--instructions] [--no-rounds]
 """
 import argparse
 import glob
@@ -155,6 +160,54 @@ def throughput_and_cpu(args):
                                                       min(ratios), max(ratios)))
 
 
+# ---- the record's share of the CPU, sampled --------------------------------------------------
+
+def record_functions():
+    """Names of the functions defined in src/shared/stats.c (the shared record's code)."""
+    with open(os.path.join(HERE, "..", "src", "shared", "stats.c")) as f:
+        return set(re.findall(r"^(?:static )?(?:inline )?[a-z_][\w ]*?[ *]+(\w+)\([^;{]*\)\n\{",
+                              f.read(), re.M))
+
+
+def profile(args):
+    """The share of the metrics-On server's CPU samples (perf record, cpu-clock, every thread
+    of Apache's processes) that falls in the shared record's functions, under wrk."""
+    funcs = record_functions()
+    a = server(True)
+    data = tempfile.mkdtemp(prefix="pyhost-perf-")
+    print("\nCPU samples in the shared record's code (src/shared/stats.c), perf record -e cpu-clock,"
+          " WSGISharedMetrics On, wrk -t%d -c%d -d%ds:" % (args.threads, args.connections,
+                                                          args.profile_duration))
+    try:
+        for mode in MODES:
+            out = os.path.join(data, mode + ".data")
+            rec = subprocess.Popen(
+                ["perf", "record", "-q", "-e", "cpu-clock", "-F", "4999", "-o", out, "-p",
+                 ",".join(str(p) for p in a.session_pids()), "--", "sleep",
+                 str(args.profile_duration + 1)],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(0.5)
+            n, rate = wrk_run(a.url("/" + mode), args.profile_duration, args.connections,
+                              args.threads)
+            if rec.wait(60):
+                print("  perf record failed (is perf_event_open allowed here?)")
+                return
+            report = subprocess.run(
+                ["perf", "report", "-i", out, "--stdio", "--sort", "dso,sym", "--percent-limit",
+                 "0"], capture_output=True, text=True, timeout=300).stdout
+            share, top = 0.0, []
+            for line in report.splitlines():
+                m = re.match(r"\s*([\d.]+)%\s+(\S+)\s+\[\.\]\s+(\S+)", line)
+                if m and m.group(2) == "mod_pyhost.so" and m.group(3) in funcs:
+                    share += float(m.group(1))
+                    top.append("%s %.2f%%" % (m.group(3), float(m.group(1))))
+            print("  %-8s %.2f%% of the samples (%d requests, %.0f req/s): %s" % (
+                mode, share, n, rate, ", ".join(top[:6])), flush=True)
+    finally:
+        a.cleanup()
+        shutil.rmtree(data, ignore_errors=True)
+
+
 # ---- instructions per request ----------------------------------------------------------------
 
 def free_port():
@@ -283,20 +336,25 @@ def main():
     ap.add_argument("--threads", type=int, default=2, help="wrk threads")
     ap.add_argument("--control", action="store_true",
                     help="a second server with metrics Off, compared with the first")
+    ap.add_argument("--profile", action="store_true",
+                    help="also sample where the metrics-On server's CPU goes (perf record)")
+    ap.add_argument("--profile-duration", type=int, default=10)
     ap.add_argument("--instructions", action="store_true",
                     help="also count instructions per request with callgrind")
-    ap.add_argument("--only-instructions", action="store_true",
-                    help="only count instructions per request")
+    ap.add_argument("--no-rounds", action="store_true",
+                    help="leave out the CPU time and throughput rounds")
     ap.add_argument("--instructions-runs", type=int, default=2,
                     help="callgrind runs per mode and side")
     ap.add_argument("--calls-short", type=int, default=200)
     ap.add_argument("--calls-long", type=int, default=2200)
     args = ap.parse_args()
-    if args.rounds < 4 and not args.only_instructions:
+    if args.rounds < 4 and not args.no_rounds:
         raise SystemExit("--rounds: at least 4 (for quartiles)")
-    if not args.only_instructions:
+    if not args.no_rounds:
         throughput_and_cpu(args)
-    if args.instructions or args.only_instructions:
+    if args.profile:
+        profile(args)
+    if args.instructions:
         instructions(args)
 
 

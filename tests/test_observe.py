@@ -913,3 +913,23 @@ def test_back_pressure_at_the_disk_limit_is_counted(apache, mode):
             0, 0, 1, 1), after
     finally:
         sock.close()
+
+
+def test_held_responses_are_shown_with_shared_metrics_off(apache):
+    """WSGISharedMetrics Off keeps no per-request numbers, but what is held for slow clients
+    is still shown (only held responses pay for it)."""
+    a = start_buffering(apache, "WSGISharedMetrics Off\n")
+    sock = slow_reader(a, "/embedded/off")
+    try:
+        assert wait_for(lambda: os.path.exists(a.path("out/off")), 15)
+        mem, disk = held_on_the_machine(a)
+        s = parse(metrics(a))
+        assert value(s, "pyhost_requests_total", mode="embedded") == 0
+        held = buffer_numbers(s, **GROUP_OF["embedded"])
+        assert (held["memory"], held["disk"], held["responses"]) == (mem, disk, 1) == (
+            256 * 1024, disk, 1)
+        assert len(read_all(sock)) == 256 * 65536
+        assert wait_for(lambda: buffer_numbers(parse(metrics(a)), **GROUP_OF["embedded"])[
+            "responses"] == 0, 10)
+    finally:
+        sock.close()

@@ -12,7 +12,9 @@
  * soon as the handler returns. The spool's descriptors belong to the request's pool, which
  * lives until the last byte is written; Apache's core gets wrappers without cleanups. Data is
  * written at explicit offsets (the core reads file buckets with seek and read on a shared
- * descriptor). See ../shared/design/slow-clients.md. */
+ * descriptor). What the spools hold, and how often they filled, is shown in the shared record
+ * (pyhost_stats_buffer_*, read by the pyhost-metrics handler). See
+ * ../shared/design/slow-clients.md. */
 #include "child/spool.h"
 #include "child/output.h"
 

@@ -740,6 +740,10 @@ BLOCK = 65536
 
 
 def application(environ, start_response):
+    if environ['REQUEST_METHOD'] == 'POST':
+        n = str(len(environ['wsgi.input'].read())).encode()
+        start_response('200 OK', [('Content-Type', 'text/plain'), ('Content-Length', str(len(n)))])
+        return [n]
     name = environ.get('PATH_INFO', '').strip('/')
     n = int(environ.get('QUERY_STRING') or 256)
 
@@ -887,7 +891,7 @@ def test_responses_held_for_slow_readers_show_in_the_metrics_and_go_back_to_zero
         j = json.loads(a.get("/status?json").body)
         g = [g for g in j["groups"] if g["mode"] == mode][0]["buffers"]
         assert g == {"memory": mem, "disk": disk, "responses": 2, "held": 2, "memory_limit": 2,
-                     "disk_limit": 0}
+                     "disk_limit": 0, "body_memory": 0, "body_disk": 0, "bodies": 0}
         for sock in socks:
             assert len(read_all(sock)) == 256 * 65536
         assert wait_for(lambda: held_on_the_machine(a) == (0, 0), 10)
@@ -944,3 +948,33 @@ def test_held_responses_are_shown_with_shared_metrics_off(apache):
             "responses"] == 0, 10)
     finally:
         sock.close()
+
+
+def test_request_bodies_read_before_the_hop_show_while_a_slow_uploader_sends(apache):
+    """A slow uploader of a 300 KB body to a daemon group (read whole before the hop, the first
+    64 KB in memory, the rest in a temporary file): while it has sent 200 KB, the gauges show
+    one body and exactly the bytes the Apache child holds; once the response is out, 0."""
+    a = start_buffering(apache)
+    size, first = 300 * 1024, 200 * 1024
+    s = socket.create_connection(("127.0.0.1", a.port), timeout=30)
+    try:
+        s.sendall(("POST /daemon/up HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+                   "Content-Length: %d\r\n\r\n" % size).encode() + b"x" * first)
+
+        def body_held():
+            text, mem, disk = seen_alike(a, True)
+            n = parse(text)
+            got = (value(n, "pyhost_request_buffer_bytes", where="memory", group="app"),
+                   value(n, "pyhost_request_buffer_bytes", where="disk", group="app"),
+                   value(n, "pyhost_request_buffer_bodies", group="app"))
+            return got if got == (64 * 1024, first - 64 * 1024, 1) and disk == got[1] else None
+
+        assert wait_for(body_held, 10), seen_alike(a, True)
+        s.sendall(b"x" * (size - first))
+        assert read_all(s) == str(size).encode()
+        assert wait_for(lambda: held_on_the_machine(a) == (0, 0), 10)
+        n = parse(metrics(a))
+        assert value(n, "pyhost_request_buffer_bytes", group="app") == 0
+        assert value(n, "pyhost_request_buffer_bodies", group="app") == 0
+    finally:
+        s.close()

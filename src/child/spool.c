@@ -568,6 +568,7 @@ struct pyhost_body {
     apr_off_t file_len;
     apr_off_t reserved;
     apr_off_t taken;
+    int stats; /* its handle in the shared record (shared/stats.h), or -1 */
 };
 
 static apr_status_t body_cleanup(void *data)
@@ -577,6 +578,7 @@ static apr_status_t body_cleanup(void *data)
         close(b->fd);
     }
     release(b->reserved);
+    pyhost_stats_body_add(b->stats, -(apr_int64_t)b->mem_len, -b->file_len, -1);
     return APR_SUCCESS;
 }
 
@@ -587,6 +589,7 @@ static apr_status_t body_add(request_rec *r, pyhost_body *b, apr_size_t mem, con
     apr_size_t n = mem - b->mem_len < len ? mem - b->mem_len : len;
     memcpy(b->mem + b->mem_len, data, n);
     b->mem_len += n;
+    pyhost_stats_body_add(b->stats, (apr_int64_t)n, 0, 0);
     data += n;
     len -= n;
     if (!len) {
@@ -613,6 +616,7 @@ static apr_status_t body_add(request_rec *r, pyhost_body *b, apr_size_t mem, con
         return rv;
     }
     b->file_len += (apr_off_t)len;
+    pyhost_stats_body_add(b->stats, 0, (apr_int64_t)len, 0);
     return APR_SUCCESS;
 }
 
@@ -629,6 +633,8 @@ apr_status_t pyhost_body_read(request_rec *r, apr_bucket_brigade *bb, apr_off_t 
     b = apr_pcalloc(r->pool, sizeof(*b));
     b->fd = -1;
     b->reserved = file_part;
+    b->stats = pyhost_stats_buffer_open(r->connection);
+    pyhost_stats_body_add(b->stats, 0, 0, 1);
     b->mem = apr_palloc(r->pool, len < (apr_off_t)mem ? (apr_size_t)len + 1 : mem);
     if (len < (apr_off_t)mem) {
         mem = (apr_size_t)len;

@@ -417,6 +417,22 @@ static void prom_buffers(request_rec *r, const char **labels)
                        labels[gi], load(&pyhost_st_groups[gi].buffer_bytes));
         }
     }
+    prom_head(
+        r, "pyhost_request_buffer_bytes", "gauge",
+        "Bytes of request bodies read whole before the hop to a daemon (request-buffer-size), "
+        "held in memory and in temporary files.");
+    for (gi = 1; gi < pyhost_sh.ngroups; gi++) {
+        ap_rprintf(r,
+                   "pyhost_request_buffer_bytes{%s,where=\"memory\"} %" APR_INT64_T_FMT "\n"
+                   "pyhost_request_buffer_bytes{%s,where=\"disk\"} %" APR_INT64_T_FMT "\n",
+                   labels[gi], held[gi].body_memory, labels[gi], held[gi].body_disk);
+    }
+    prom_head(r, "pyhost_request_buffer_bodies", "gauge",
+              "Request bodies being read, or read, before the hop to a daemon, held now.");
+    for (gi = 1; gi < pyhost_sh.ngroups; gi++) {
+        ap_rprintf(r, "pyhost_request_buffer_bodies{%s} %" APR_INT64_T_FMT "\n", labels[gi],
+                   held[gi].bodies);
+    }
     prom_head(r, "pyhost_response_buffer_limit_total", "counter",
               "Held responses that filled WSGIResponseBufferMemory (the rest went to a temporary "
               "file), or met WSGIBufferDiskLimit (then each write waited for the client).");
@@ -686,10 +702,13 @@ static void json_groups(request_rec *r, const view *v)
         ap_rprintf(r,
                    "},\"buffers\":{\"memory\":%" APR_INT64_T_FMT ",\"disk\":%" APR_INT64_T_FMT
                    ",\"responses\":%" APR_INT64_T_FMT ",\"held\":%" APR_UINT64_T_FMT
-                   ",\"memory_limit\":%" APR_UINT64_T_FMT ",\"disk_limit\":%" APR_UINT64_T_FMT,
+                   ",\"memory_limit\":%" APR_UINT64_T_FMT ",\"disk_limit\":%" APR_UINT64_T_FMT
+                   ",\"body_memory\":%" APR_INT64_T_FMT ",\"body_disk\":%" APR_INT64_T_FMT
+                   ",\"bodies\":%" APR_INT64_T_FMT,
                    held.memory, held.disk, held.responses, load(&g->buffer_events[PYHOST_BUF_HELD]),
                    load(&g->buffer_events[PYHOST_BUF_MEMORY_LIMIT]),
-                   load(&g->buffer_events[PYHOST_BUF_DISK_LIMIT]));
+                   load(&g->buffer_events[PYHOST_BUF_DISK_LIMIT]), held.body_memory, held.body_disk,
+                   held.bodies);
         ap_rputs("},\"restarts\":{", r);
         for (k = 0; gi && k < PYHOST_RS_COUNT; k++) {
             if (load(&g->restarts[k])) {

@@ -472,7 +472,8 @@ void pyhost_stats_embedded_gil(apr_interval_time_t gil_wait, int gil_waits)
     }
 }
 
-/* ---- responses held for slow clients, in an Apache child --------------------------------- */
+/* ---- responses and bodies held for slow clients, in an Apache child
+ * --------------------------------- */
 
 /* This child's scoreboard slot, found at its first held response (the MPMs number a connection
  * slot * ThreadLimit + thread), and whether its records were cleared of what a process before
@@ -495,6 +496,9 @@ static int claim_buffers(conn_rec *c)
                 __atomic_store_n(&b->memory, 0, __ATOMIC_RELAXED);
                 __atomic_store_n(&b->disk, 0, __ATOMIC_RELAXED);
                 __atomic_store_n(&b->responses, 0, __ATOMIC_RELAXED);
+                __atomic_store_n(&b->body_memory, 0, __ATOMIC_RELAXED);
+                __atomic_store_n(&b->body_disk, 0, __ATOMIC_RELAXED);
+                __atomic_store_n(&b->bodies, 0, __ATOMIC_RELAXED);
                 __atomic_store_n(&b->pid, me, __ATOMIC_RELEASE);
             }
             state = 2;
@@ -537,6 +541,24 @@ void pyhost_stats_buffer_add(int h, apr_int64_t memory, apr_int64_t disk, int re
     if (memory > 0 || disk > 0) {
         ADD(pyhost_st_groups[h % pyhost_sh.ngroups].buffer_bytes,
             (apr_uint64_t)((memory > 0 ? memory : 0) + (disk > 0 ? disk : 0)));
+    }
+}
+
+void pyhost_stats_body_add(int h, apr_int64_t memory, apr_int64_t disk, int bodies)
+{
+    pyhost_stats_buffer *b;
+    if (h < 0) {
+        return;
+    }
+    b = &pyhost_st_buffers[h];
+    if (memory) {
+        ADD(b->body_memory, memory);
+    }
+    if (disk) {
+        ADD(b->body_disk, disk);
+    }
+    if (bodies) {
+        ADD(b->bodies, bodies);
     }
 }
 
@@ -730,12 +752,18 @@ void pyhost_stats_buffer_sum(int group, pyhost_stats_buffer *out)
             out->memory += __atomic_load_n(&b->memory, __ATOMIC_RELAXED);
             out->disk += __atomic_load_n(&b->disk, __ATOMIC_RELAXED);
             out->responses += __atomic_load_n(&b->responses, __ATOMIC_RELAXED);
+            out->body_memory += __atomic_load_n(&b->body_memory, __ATOMIC_RELAXED);
+            out->body_disk += __atomic_load_n(&b->body_disk, __ATOMIC_RELAXED);
+            out->bodies += __atomic_load_n(&b->bodies, __ATOMIC_RELAXED);
         }
     }
     /* the record is writable by daemons: never shown below 0 */
     out->memory = out->memory > 0 ? out->memory : 0;
     out->disk = out->disk > 0 ? out->disk : 0;
     out->responses = out->responses > 0 ? out->responses : 0;
+    out->body_memory = out->body_memory > 0 ? out->body_memory : 0;
+    out->body_disk = out->body_disk > 0 ? out->body_disk : 0;
+    out->bodies = out->bodies > 0 ? out->bodies : 0;
 }
 
 int pyhost_stats_busy(int group)

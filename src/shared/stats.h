@@ -117,12 +117,14 @@ typedef struct {
     apr_uint64_t duration[PYHOST_STATS_BUCKETS]; /* all groups' */
 } pyhost_stats_sample;
 
-/* What the responses of one group that one Apache child holds for slow clients take now
- * (memory files, temporary files, responses), per scoreboard slot and group: written by that
- * child only, summed by readers over the slots whose pid is the scoreboard's. */
+/* What one Apache child holds now for slow clients of one group: responses (memory files,
+ * temporary files, responses) and request bodies read before the hop to a daemon (memory,
+ * temporary files, bodies); per scoreboard slot and group, written by that child only, summed
+ * by readers over the slots whose pid is the scoreboard's. */
 typedef struct {
     pid_t pid;
     apr_int64_t memory, disk, responses;
+    apr_int64_t body_memory, body_disk, bodies;
 } pyhost_stats_buffer;
 
 /* The record's shape: private to each process (Apache's parent makes it with the record, the
@@ -192,6 +194,8 @@ void pyhost_stats_embedded_gil(apr_interval_time_t gil_wait, int gil_waits);
 int pyhost_stats_buffer_open(conn_rec *c);
 void pyhost_stats_buffer_add(int h, apr_int64_t memory, apr_int64_t disk, int responses);
 void pyhost_stats_buffer_event(int h, int event);
+/* The same for a request body read whole before the hop to a daemon (child/spool.c). */
+void pyhost_stats_body_add(int h, apr_int64_t memory, apr_int64_t disk, int bodies);
 /* What group i's responses hold now in Apache's live children (0: embedded mode). */
 void pyhost_stats_buffer_sum(int group, pyhost_stats_buffer *out);
 

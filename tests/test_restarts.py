@@ -9,7 +9,6 @@ group's two processes, or the stop seen by the clients).
 """
 import os
 import signal
-import sysconfig
 import threading
 import time
 import urllib.request
@@ -175,9 +174,6 @@ def graceful_stop_round(apache):
     return len(served)
 
 
-@pytest.mark.skipif(bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
-                    reason="open on free-threaded builds: one 503 was seen in a script-reload "
-                           "round (issue 12's note)")
 def test_twenty_rounds_of_restarts_lose_no_request(apache):
     a = apache(GROUPS, files={"app.wsgi": APP})
     for group in ("g", "mr", "ri", "ml"):

@@ -120,9 +120,11 @@ static void watch_requests(apr_time_t now)
                                   "(request-timeout=%ld)%s; %s, the process restarts",
                      (long)getpid(), g->name, v.what, age, (long)apr_time_sec(g->request_timeout),
                      v.interrupted_at ? " and did not stop when interrupted" : "",
-                     answered == 1 ? "answered with 504"
-                                   : "its connection was cut (its thread was blocked writing "
-                                     "the response)");
+                     answered == 1   ? "answered with 504"
+                     : answered == 2 ? "its connection was cut (its thread was blocked writing "
+                                       "the response)"
+                                     : "its response had been sent, but its thread has not come "
+                                       "back (from close() or the request's end)");
         pyhost_helper_post(i, v.seq, PYHOST_JOB_STACK);
         apr_snprintf(why, sizeof(why), "request-timeout on %s", v.what);
         pyhost_daemon_recycle(PYHOST_RECYCLE_DRAIN, "request_timeout", why);

@@ -46,6 +46,8 @@ static apr_array_header_t *daemons; /* of daemon_rec *, in the parent */
 static server_rec *main_server;
 static pid_t parent_pid;
 static int stopping;
+static int spawn_pending; /* the processes of this configuration have not been forked yet */
+static int spawn_all(void);
 
 /* Daemon processes that a graceful restart retired. Kept in Apache's retained data: the
  * module itself is unloaded and loaded again at each restart, so each generation registers
@@ -361,8 +363,12 @@ static int on_monitor(apr_pool_t *p, server_rec *s)
     return DECLINED;
 }
 
+static int on_pre_mpm(apr_pool_t *p, ap_scoreboard_e sb_type);
+
 void pyhost_daemons_register_hooks(void)
 {
+    /* after the core's, which makes the scoreboard */
+    ap_hook_pre_mpm(on_pre_mpm, NULL, NULL, APR_HOOK_REALLY_LAST);
     ap_hook_child_status(on_child_status, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_monitor(on_monitor, NULL, NULL, APR_HOOK_MIDDLE);
 }
@@ -596,6 +602,7 @@ int pyhost_daemons_start(apr_pool_t *pconf, server_rec *s)
     parent_pid = getpid();
     main_server = s;
     stopping = 0;
+    spawn_pending = 0;
     kept = ap_retained_data_get(kept_key);
     if (!kept) {
         kept = ap_retained_data_create(kept_key, sizeof(*kept));
@@ -663,12 +670,35 @@ int pyhost_daemons_start(apr_pool_t *pconf, server_rec *s)
             d->process = n;
             d->pool = pconf;
             APR_ARRAY_PUSH(daemons, daemon_rec *) = d;
-            if (spawn(d, s) < 0) {
-                return HTTP_INTERNAL_SERVER_ERROR;
-            }
+        }
+    }
+    /* The processes inherit Apache's scoreboard (mod_wsgi.server_metrics() reads it): on the
+     * first start the MPM makes it after this hook, so they are forked in pre_mpm then; on a
+     * restart it is kept from before and cleared in place, so they can start now. */
+    spawn_pending = 1;
+    return ap_scoreboard_image ? spawn_all() : OK;
+}
+
+static int spawn_all(void)
+{
+    int i;
+    if (!spawn_pending) {
+        return OK;
+    }
+    spawn_pending = 0;
+    for (i = 0; i < daemons->nelts; i++) {
+        if (spawn(APR_ARRAY_IDX(daemons, i, daemon_rec *), main_server) < 0) {
+            return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
     return OK;
+}
+
+static int on_pre_mpm(apr_pool_t *p, ap_scoreboard_e sb_type)
+{
+    (void)p;
+    (void)sb_type;
+    return spawn_all();
 }
 
 void pyhost_daemons_child_init(apr_pool_t *pchild)

@@ -13,8 +13,6 @@ import threading
 import time
 import urllib.request
 
-import pytest
-
 from keepalive import load
 
 # The rounds: 3,000 requests each (about 20 s for the 20 rounds on a loaded 2-core

@@ -1030,7 +1030,7 @@ int pyhost_serve_give_up(int i, apr_uint64_t seq, int status, const char *why)
     int phase = __atomic_load_n(&w->phase, __ATOMIC_SEQ_CST), fd, ended;
     do {
         if (!(v & CTL_RUNNING) || v >> CTL_SEQ_SHIFT != seq || (v & CTL_GONE)) {
-            return 0; /* it ended meanwhile */
+            return PYHOST_GAVE_UP_NONE; /* it ended meanwhile */
         }
     } while (!__atomic_compare_exchange_n(&w->ctl, &v, v | CTL_GONE | CTL_WATCHING, 1,
                                           __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
@@ -1076,5 +1076,7 @@ int pyhost_serve_give_up(int i, apr_uint64_t seq, int status, const char *why)
     if (phase == PHASE_OLD) {
         old_done();
     }
-    return ended ? 3 : v & CTL_WRITING ? 2 : 1;
+    return ended             ? PYHOST_GAVE_UP_AFTER_END
+           : v & CTL_WRITING ? PYHOST_GAVE_UP_CUT
+                             : PYHOST_GAVE_UP_ANSWERED;
 }

@@ -53,10 +53,24 @@ static int spawn_all(void);
  * module itself is unloaded and loaded again at each restart, so each generation registers
  * the live ones with the MPM's reaper anew (retired_register). */
 #define RETIRED_MAX 128 /* more live retired processes than this are stopped at the restart */
+/* A retired process's group name, for its log lines only: longer names are cut. */
+#define GROUP_NAME_MAX 64
+
+/* While waiting for a daemon's end (its death recorded, its processes reaped): short against
+ * the waits (milliseconds to shutdown-timeout), long enough not to spin. */
+#define END_POLL apr_time_from_msec(10)
+
+/* The group's socket: only Apache's child user (or socket-user) may connect. */
+#define SOCKET_MODE 0600
+
+/* mod_wsgi's defaults for header-buffer-size (the longest response header line) and
+ * response-buffer-size (what is read from the daemon at once). */
+#define DEFAULT_HEADER_BUFFER_SIZE   32768
+#define DEFAULT_RESPONSE_BUFFER_SIZE 65536
 typedef struct {
     apr_proc_t proc; /* pid 0: a free entry */
     int signalled;   /* SIGTERM sent */
-    char group[64];
+    char group[GROUP_NAME_MAX];
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* its socket */
 } retired_rec;
 
@@ -122,7 +136,7 @@ const char *pyhost_daemon_death(apr_pool_t *p, pid_t pid, apr_interval_time_t wa
         if (apr_time_now() >= until) {
             return NULL;
         }
-        apr_sleep(apr_time_from_msec(10));
+        apr_sleep(END_POLL);
     }
 }
 
@@ -185,7 +199,7 @@ static int make_socket(apr_pool_t *pconf, server_rec *s, pyhost_group *g, unsign
     if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
         listen(fd, g->listen_backlog) < 0 ||
         chown(tmp, g->socket_uid_given ? g->socket_uid : ap_unixd_config.user_id, (gid_t)-1) < 0 ||
-        chmod(tmp, 0600) < 0 || rename(tmp, g->socket_path) < 0) {
+        chmod(tmp, SOCKET_MODE) < 0 || rename(tmp, g->socket_path) < 0) {
         g->unavailable = apr_psprintf(pconf,
                                       "its socket '%s' cannot be created: %s (does the "
                                       "directory of WSGISocketPrefix exist, and can Apache's "
@@ -496,7 +510,7 @@ static void reap_all(pid_t *pids, int n, apr_time_t deadline, retired_rec *retir
             }
         }
         if (left) {
-            apr_sleep(apr_time_from_msec(10));
+            apr_sleep(END_POLL);
         }
     } while (left);
 }
@@ -582,10 +596,10 @@ static void fill_defaults(pyhost_group *g, server_rec *s)
         g->response_socket_timeout = g->socket_timeout;
     }
     if (!g->header_buffer_size) {
-        g->header_buffer_size = 32768;
+        g->header_buffer_size = DEFAULT_HEADER_BUFFER_SIZE;
     }
     if (!g->response_buffer_size) {
-        g->response_buffer_size = 65536;
+        g->response_buffer_size = DEFAULT_RESPONSE_BUFFER_SIZE;
     }
 }
 

@@ -13,7 +13,7 @@
 #include "python/interp.h"
 #include "shared/process.h"
 #include "child/pyhooks.h"
-#include "child/route.h"
+#include "child/router.h"
 
 #include "http_core.h"
 #include "http_log.h"

@@ -10,7 +10,7 @@
 #include "shared/stats.h"
 #include "child/status.h"
 #include "child/embedded.h"
-#include "python/interp.h"
+#include "python/runtime.h"
 #include "shared/process.h"
 #include "child/pyhooks.h"
 #include "child/router.h"

@@ -147,6 +147,26 @@ def test_no_dependency_cycles_through_daemon_shared_or_logging():
     assert [t for t in tangled if t] == []
 
 
+def include_graph():
+    """unit -> units whose headers it includes (a unit is a .c file with its .h)."""
+    graph = {}
+    for name, text in sources():
+        deps = graph.setdefault(os.path.splitext(name)[0], set())
+        for inc in re.findall(r'#include "([^"]+)"', text):
+            if os.path.exists(os.path.join(SRC, inc)):
+                deps.add(os.path.splitext(inc)[0])
+    for unit, deps in graph.items():
+        deps.discard(unit)
+    return graph
+
+
+def test_no_include_cycles():
+    """No unit of src/ includes, directly or through others, a header of a unit that includes
+    its own: a type two units share lives in a header of its own (child/route.h's route,
+    child/nudge.h's core output), not in one of the two."""
+    assert cycles(include_graph()) == []
+
+
 # What each folder of src/ may depend on: the folders say which process runs the code, and
 # a process's code leans only on what is below it. (child/ reads, through parent/'s
 # pyhost_daemon_death, the scoreboard's record of how a daemon ended.)

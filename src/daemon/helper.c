@@ -9,9 +9,9 @@
 #include "shared/alloc.h"
 
 #include "daemon/serve.h"
-#include "python/interp.h"
+#include "python/runtime.h"
 #include "python/log.h"
-#include "python/pymodule.h"
+#include "python/modstate.h"
 
 #include "http_log.h"
 

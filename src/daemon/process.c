@@ -14,7 +14,7 @@
 #include "daemon/watch.h"
 #include "shared/stats.h"
 
-#include "python/interp.h"
+#include "python/runtime.h"
 #include "shared/process.h"
 #include "python/log.h"
 

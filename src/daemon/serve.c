@@ -14,7 +14,7 @@
 
 #include "daemon/recycle.h"
 
-#include "python/interp.h"
+#include "python/runtime.h"
 #include "python/script.h"
 #include "python/wsgi.h"
 #include "shared/stats.h"

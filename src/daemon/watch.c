@@ -16,7 +16,7 @@
 #include "daemon/recycle.h"
 #include "daemon/helper.h"
 #include "daemon/serve.h"
-#include "python/interp.h"
+#include "python/runtime.h"
 #include "python/script.h"
 
 #include "http_log.h"

@@ -259,8 +259,8 @@ int pyhost_script_changed(pyhost_interp *interp, const char *path, apr_time_t mt
     /* A request carries the time Apache saw: one seen before the file last changed (sent again
      * after the restart it caused, or on its way meanwhile) differs from what this process
      * loaded although the file does not; only the file itself says it changed. */
-    changed = l && l->module && mtime && mtime != l->mtime &&
-              mtime_of(interp->pool, path) != l->mtime;
+    changed =
+        l && l->module && mtime && mtime != l->mtime && mtime_of(interp->pool, path) != l->mtime;
     hook = !changed && l && l->module && l->hook;
     PyThread_release_lock(interp->scripts_lock);
     if (!hook) {

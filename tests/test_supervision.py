@@ -7,6 +7,7 @@ WSGIFreeThreading On."""
 import json
 import signal
 import socket
+import sysconfig
 import threading
 import time
 
@@ -32,6 +33,8 @@ def application(environ, start_response):
         re.match(r'(a+)+$', 'a' * 31 + 'b')
     elif path == '/hold':
         ctypes.PyDLL(None).sleep(60)
+    elif path == '/slow':
+        time.sleep(2)
     elif path == '/after':
         start_response('200 OK', [('Content-Type', 'text/plain')])
         return After()
@@ -100,6 +103,48 @@ def test_request_stuck_holding_the_gil_gets_504_in_time_and_the_group_serves_aga
     pid = served_pid(a, "/st/pid")
     assert pid != first
     assert time.time() - t0 < 5, (time.time() - t0, a.error_log()[-3000:])
+
+
+@pytest.mark.skipif(not sysconfig.get_config_var("Py_GIL_DISABLED"),
+                    reason="WSGIFreeThreading On needs a free-threaded Python build")
+def test_request_stuck_in_c_without_a_gil_gets_504_while_the_others_are_served(apache):
+    """WSGIFreeThreading On: no GIL, so the process's other threads serve on while one is stuck
+    in C code (the collector is off: a collection, a stop-the-world pause, would wait for it).
+    The stuck request gets its 504 in time; its stack is asked for only once nothing else
+    runs (that stops the world too, and a request still running would wait for it forever),
+    then the process restarts and the group serves again."""
+    a = apache("""
+        WSGIDaemonProcess st threads=3 request-timeout=3 display-name=%{GROUP}
+        <WSGIInterpreterOptions process-group=st>
+            WSGIFreeThreading On
+        </WSGIInterpreterOptions>
+        WSGIScriptAlias /st @ROOT@/app.wsgi process-group=st application-group=%{GLOBAL}
+    """, files={"app.wsgi": APP + "\nimport gc\ngc.disable()\n"})
+    first = served_pid(a, "/st/pid")
+    time.sleep(0.3)
+    a.mark_log()
+    out, slow = {}, {}
+    started = time.time()
+    t = background(a, "/st/stuck", out)
+    time.sleep(0.5)
+    for _ in range(5):  # served at once, in parallel with the stuck thread
+        t0 = time.time()
+        assert served_pid(a, "/st/pid") == first
+        assert time.time() - t0 < 1
+    # a request running when the 504 is given, that needs Python again after it: it ends
+    time.sleep(max(0, started + 2 - time.time()))
+    s = background(a, "/st/slow", slow)
+    t.join(60)
+    s.join(60)
+    assert out["r"].status == 504, out["r"]
+    assert out["t"] < 3 + 1, out["t"]
+    assert (slow["r"].status, int(slow["r"].body)) == (200, first), slow
+    assert a.wait_log(r"restarting: request-timeout on GET /st/stuck")
+    assert a.wait_log(r"Python stack of the stuck thread of GET /st/stuck")
+    t1 = time.time()
+    pid = served_pid(a, "/st/pid")
+    assert pid != first
+    assert time.time() - t1 < 5, (time.time() - t1, a.error_log()[-3000:])
 
 
 def test_request_stuck_after_its_response_is_not_answered_again_and_the_group_serves(apache):

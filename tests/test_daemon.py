@@ -25,7 +25,7 @@ import time
 import pytest
 
 from apps import framework_files
-from harness import PREFORK_ONE, alive, group_pids, make_out
+from harness import PREFORK_ONE, alive, group_pids, make_out, stop_process
 
 APP = r'''
 import builtins, hashlib, json, os, signal, sys, time
@@ -895,14 +895,16 @@ def test_connect_timeout(srv):
     assert len(pids) == 1
     time.sleep(0.3)  # let it finish starting
     srv.mark_log()
-    os.kill(pids[0], signal.SIGSTOP)
+    # stopped in all its threads before the request: the one woken by the connection could
+    # otherwise still accept it, answer HELLO and take the request (then socket-timeout, 504)
     try:
+        stop_process(pids[0])
         t0 = time.time()
         r = srv.get("/ct/pid")
         elapsed = time.time() - t0
     finally:
         os.kill(pids[0], signal.SIGCONT)
-    assert r.status == 503
+    assert r.status == 503, srv.new_log()
     assert elapsed < 3
     assert srv.wait_log(r"no process of daemon group 'ct' accepted the connection within "
                         r"connect-timeout")

@@ -95,7 +95,7 @@ def test_request_stuck_holding_the_gil_gets_504_in_time_and_the_group_serves_aga
                       r"[\d.]+ seconds \(request-timeout=3\)%s; answered with 504, the process "
                       r"restarts" % (" and did not stop when interrupted" if interrupt else ""))
     # (on a loaded machine, one tick of the watch may see both requests past the limit)
-    assert a.wait_log(r"restarting: request-timeout on GET /st/(stuck|other)")
+    assert a.wait_log(r"restarting: request-timeout on GET /st/(stuck|other)"), a.error_log()[-6000:]
     if interrupt:
         assert a.log_lines(r"raising mod_wsgi\.RequestTimeout in its thread")
     # the process restarts; its replacement serves

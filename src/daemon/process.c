@@ -253,6 +253,18 @@ static void finish(apr_time_t deadline, const char *code)
     if (pthread_create(&t, NULL, reaper, NULL) == 0) {
         pthread_detach(t);
     }
+    /* A thread the watch answered for may still be running the application (asleep, or
+     * blocked in I/O without the GIL), and the helper may be waiting for a GIL. Finalising
+     * would delete that thread's state under it, and CPython ends such a thread from inside
+     * take_gil with pthread_exit, unwinding our frames without returning through them. The
+     * shutdown callbacks still run; the interpreters are left to _exit, as own-GIL ones are. */
+    if (pyhost_serve_stuck() || !pyhost_helper_idle()) {
+        ap_log_error(APLOG_MARK, APLOG_INFO, 0, self_server,
+                     LOG_PREFIX "a request it gave up on may still be running: Python is not "
+                                "finalised (the shutdown callbacks run)",
+                     (long)getpid(), self_group->name);
+        pyhost_g.destroy_interpreter = 0;
+    }
     pyhost_python_fini(code);
     _exit(0);
 }

@@ -346,6 +346,26 @@ def alive(pid):
         return False
 
 
+def stop_process(pid, timeout=10):
+    """SIGSTOP pid and wait until every one of its threads has stopped. kill() returns with the
+    signal only queued: one thread is woken to start the group stop, and until the scheduler
+    runs it (a loaded machine may take a while), the other threads go on, e.g. a daemon's
+    worker accepting a connection and taking a request."""
+    os.kill(pid, signal.SIGSTOP)
+
+    def states():
+        found = []
+        for tid in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                    found.append(f.read().rsplit(")", 1)[1].split()[0])
+            except OSError:
+                pass  # a thread that has just ended
+        return found
+
+    assert wait_for(lambda: all(s in "tT" for s in states()), timeout), states()
+
+
 def group_pids(a, name):
     """The live processes of daemon group name (display-name=%{GROUP}) of Apache a."""
     pids = []

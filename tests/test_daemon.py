@@ -25,7 +25,7 @@ import time
 import pytest
 
 from apps import framework_files
-from harness import PREFORK_ONE, alive, group_pids, make_out
+from harness import PREFORK_ONE, TIME_FACTOR, alive, group_pids, make_out, stop_process
 
 APP = r'''
 import builtins, hashlib, json, os, signal, sys, time
@@ -895,18 +895,69 @@ def test_connect_timeout(srv):
     assert len(pids) == 1
     time.sleep(0.3)  # let it finish starting
     srv.mark_log()
-    os.kill(pids[0], signal.SIGSTOP)
+    # stopped in all its threads before the request: the one woken by the connection could
+    # otherwise still accept it, answer HELLO and take the request (then socket-timeout, 504)
     try:
+        stop_process(pids[0])
         t0 = time.time()
         r = srv.get("/ct/pid")
         elapsed = time.time() - t0
     finally:
         os.kill(pids[0], signal.SIGCONT)
-    assert r.status == 503
-    assert elapsed < 3
+    assert r.status == 503, srv.new_log()
+    assert elapsed < 3 * TIME_FACTOR  # connect-timeout (1 s), far from socket-timeout (20 s)
     assert srv.wait_log(r"no process of daemon group 'ct' accepted the connection within "
                         r"connect-timeout")
     assert pid_of(srv, "ct") == pids[0]
+
+
+GIVEN_UP_APP = r'''
+import json, os, time, mod_wsgi
+OUT = os.path.join(os.path.dirname(__file__), 'out')
+
+@mod_wsgi.subscribe_events
+def on_event(name, **kw):
+    if name == 'process_stopping':
+        path = os.path.join(OUT, 'stopping-%d' % os.getpid())
+        with open(path + '.part', 'w') as f:
+            json.dump(kw, f)
+        os.rename(path + '.part', path)
+
+def application(environ, start_response):
+    if environ['QUERY_STRING'] == 'spin':
+        end = time.time() + 8
+        while time.time() < end:
+            time.sleep(0.001)  # lets go of the GIL and takes it again, all along
+    start_response('200 OK', [('Content-Type', 'text/plain')])
+    return [str(os.getpid()).encode()]
+'''
+
+
+def test_request_running_after_its_504_is_not_finalised_under(apache):
+    """A request the watch answered for (request-timeout) that goes on running without holding
+    the GIL: its process restarts without finalising Python under it (that would delete the
+    thread's state, and CPython would end the thread with pthread_exit as it takes the GIL
+    again, which `make test-asan` saw as a report from its own thread destructor); the
+    shutdown callbacks still run and the replacement serves."""
+    a = apache("""
+        WSGIDaemonProcess gu threads=2 request-timeout=1 display-name=%{GROUP}
+        WSGIScriptAlias /gu @ROOT@/app.wsgi process-group=gu
+    """, files={"app.wsgi": GIVEN_UP_APP}, start=False)
+    make_out(a)
+    a.start()
+    first = int(a.get("/gu/").body)
+    a.mark_log()
+    r = a.get("/gu/?spin")
+    assert r.status == 504
+    assert a.wait_log(r"daemon process %d of group 'gu': a request it gave up on may still be "
+                      r"running: Python is not finalised" % first), a.new_log()
+    path = a.path("out/stopping-%d" % first)
+    assert wait_file(path)
+    with open(path) as f:
+        assert json.load(f) == {"shutdown_reason": "request_timeout"}
+    r = a.get("/gu/")
+    assert r.status == 200 and int(r.body) != first, r
+    assert not re.search(r"exit signal|Segmentation|core dumped", a.new_log()), a.new_log()
 
 
 def test_header_over_header_buffer_size(srv):

@@ -394,10 +394,16 @@ def check(mode, a, spec):
                 assert m["body"].startswith(body), (len(body), len(m["body"]))
     elif shrink:
         # truncated under Apache's feet: what it reads past the new end depends on when
-        # (a short body, or the zeros of a mapped page); the part that stays is intact
-        assert status == m["code"], (status, log[-3000:])
-        keep = min(len(body), spec["body"][2] // 3)
-        assert len(body) <= len(m["body"]) and body[:keep] == m["body"][:keep], len(body)
+        # (a short body, or the zeros of a mapped page); the part that stays is intact. If
+        # the core found the file short before its first write (headers and file data go out
+        # in one writev), the connection closes with nothing sent: 4 of 240 tries in daemon
+        # mode with the truncation 0-2 ms after the app returned.
+        if status is None:
+            assert (body, complete) == (b"", False)
+        else:
+            assert status == m["code"], (status, log[-3000:])
+            keep = min(len(body), spec["body"][2] // 3)
+            assert len(body) <= len(m["body"]) and body[:keep] == m["body"][:keep], len(body)
     else:
         assert (status, complete) == (m["code"], True), (status, m["code"], log[-3000:])
         want = b"" if m["code"] in (204, 304) else m["body"]

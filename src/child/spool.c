@@ -86,7 +86,7 @@ struct pyhost_spool {
     int shown_held, memory_full;
 };
 
-#define NO_STATS (-2)
+#define NO_STATS (-2) /* not asked yet: -1 is pyhost_stats_buffer_open's "no record" */
 
 /* Bytes of temporary files this process holds, against WSGIBufferDiskLimit. */
 static apr_int64_t disk_in_use;

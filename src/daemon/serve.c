@@ -207,6 +207,7 @@ static void accept_all(void)
         pyhost_frame f = {PYHOST_F_HELLO, 0, 0, 8};
         uint32_t magic = PYHOST_PROTO_MAGIC;
         int32_t pid = (int32_t)sv.pid;
+        int sndbuf = PYHOST_SOCKET_BUFFER;
         struct iovec iov = {hello, sizeof(hello)};
         if (fd < 0) {
             break;
@@ -215,6 +216,7 @@ static void accept_all(void)
         tv.tv_usec = 0;
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
         memcpy(hello, &f, sizeof(f));
         memcpy(hello + sizeof(f), &magic, 4);
         memcpy(hello + sizeof(f) + 4, &pid, 4);
@@ -250,7 +252,9 @@ typedef struct dio {
     dconn *c;
     worker *w;
     int eof;         /* the whole body has arrived */
-    int open;        /* BODY frames are coming until EOF or PAUSE */
+    int open;        /* body exchanges not yet ended by EOF or PAUSE (at most two) */
+    uint32_t ask[2]; /* of those, oldest first: body bytes asked for and not yet announced */
+    int pulled;      /* MORE was sent: the body is larger than what came with the request */
     int pending;     /* flags of the BODY frame being read, applied when it is all taken */
     int broken;      /* the connection is out of step: close it (atomic: see is_broken) */
     int head_queued; /* the response head is in w->out */
@@ -271,16 +275,28 @@ static void set_broken(dio *d)
     __atomic_store_n(&d->broken, 1, __ATOMIC_SEQ_CST);
 }
 
+/* The BODY frame just taken ended: so does its exchange, on EOF or PAUSE. */
 static void apply_pending(dio *d)
 {
     if (d->pending & PYHOST_FL_EOF) {
         d->eof = 1;
-        d->open = 0;
     }
-    else if (d->pending & PYHOST_FL_PAUSE) {
-        d->open = 0;
+    if (d->pending & (PYHOST_FL_EOF | PYHOST_FL_PAUSE) && d->open) {
+        d->open--;
+        d->ask[0] = d->ask[1];
+        d->ask[1] = 0;
     }
     d->pending = 0;
+}
+
+/* A BODY frame's header: its bytes are no longer awaited. */
+static void body_frame(dio *d, const pyhost_frame *f)
+{
+    d->ask[0] -= f->len < d->ask[0] ? f->len : d->ask[0];
+    d->pending = f->flags;
+    if (!f->len) {
+        apply_pending(d);
+    }
 }
 
 /* The worker's claim on writing to its request's connection: -1 once the watch has answered
@@ -344,14 +360,25 @@ static apr_status_t send_out(dio *d, const char *data, apr_size_t len, const voi
     return APR_SUCCESS;
 }
 
-/* Asks Apache for more of the body. */
-static int pull(dio *d, apr_size_t want)
+/* Asks Apache for more of the body: want bytes (within the pull limits) when nothing is
+ * coming, or, ahead, the next part while the application still reads the last. */
+static int pull(dio *d, apr_size_t want, int ahead)
 {
-    uint32_t n =
-        (uint32_t)(want > BODY_PULL ? (want > BODY_PULL_MAX ? BODY_PULL_MAX : want) : BODY_PULL);
-    pyhost_frame_add(&d->w->out, PYHOST_F_MORE, 0, 0, &n, sizeof(n));
-    d->open = 1;
+    uint32_t n = ahead              ? PYHOST_BODY_AHEAD
+                 : want > BODY_PULL ? (want > BODY_PULL_MAX ? BODY_PULL_MAX : (uint32_t)want)
+                                    : BODY_PULL;
+    pyhost_frame_add(&d->w->out, PYHOST_F_MORE, ahead ? PYHOST_FL_AHEAD : 0, 0, &n, sizeof(n));
+    d->ask[d->open++] = n;
+    d->pulled = 1;
     return send_out(d, NULL, 0, NULL, 0, -1) == APR_SUCCESS ? 0 : -1;
+}
+
+/* Whether to ask ahead: one exchange open, and less than half an ahead's worth of it still to
+ * come or unread. */
+static int ask_ahead(const dio *d)
+{
+    return d->pulled && !d->eof && d->open == 1 &&
+           d->ask[0] + pyhost_reader_left(&d->c->rd) <= PYHOST_BODY_AHEAD / 2;
 }
 
 static apr_status_t d_read(pyhost_io *io, char *buf, apr_size_t *len)
@@ -362,6 +389,9 @@ static apr_status_t d_read(pyhost_io *io, char *buf, apr_size_t *len)
     *len = 0;
     if (d->active) {
         touch();
+    }
+    if (ask_ahead(d) && pull(d, 0, 1) < 0) {
+        return APR_ECONNRESET;
     }
     for (;;) {
         pyhost_frame f;
@@ -380,21 +410,18 @@ static apr_status_t d_read(pyhost_io *io, char *buf, apr_size_t *len)
         if (d->eof) {
             return APR_SUCCESS;
         }
-        if (!d->open && pull(d, want) < 0) {
+        if (!d->open && pull(d, want, 0) < 0) {
             return APR_ECONNRESET;
         }
         if (pyhost_read_frame(rd, &f) != PYHOST_READ_OK || f.type != PYHOST_F_BODY) {
             set_broken(d);
             return APR_EGENERAL;
         }
-        d->pending = f.flags;
-        if (!f.len) {
-            apply_pending(d);
-        }
+        body_frame(d, &f);
     }
 }
 
-/* Reads and drops what remains of the current body exchange, so the connection is in step. */
+/* Reads and drops what remains of the open body exchanges, so the connection is in step. */
 static void drain(dio *d)
 {
     pyhost_reader *rd = &d->c->rd;
@@ -416,10 +443,7 @@ static void drain(dio *d)
             set_broken(d);
             return;
         }
-        d->pending = f.flags;
-        if (!f.len) {
-            apply_pending(d);
-        }
+        body_frame(d, &f);
     }
 }
 

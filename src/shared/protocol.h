@@ -10,9 +10,13 @@
  *
  * The body beyond what Apache had at hand is pulled by the daemon: MORE n, answered by BODY
  * frames ending with EOF or PAUSE, so either side always knows where the other's data ends
- * and a connection is reusable after every complete exchange. A daemon that must not run a
- * request says REFUSE instead of HEAD; one closing an idle connection says GOODBYE first, so
- * that a request crossing it is retried rather than lost. */
+ * and a connection is reusable after every complete exchange. While the application reads a
+ * large body, the daemon asks for the next part before it has used up the last (MORE with
+ * AHEAD, answered at once with what Apache has at hand, so no one waits on the client for it):
+ * at most two exchanges are open, the body flows without a round trip per part, and what
+ * the application may leave unread stays within the socket's buffer (PYHOST_SOCKET_BUFFER). A
+ * daemon that must not run a request says REFUSE instead of HEAD; one closing an idle connection
+ * says GOODBYE first, so that a request crossing it is retried rather than lost. */
 #ifndef PYHOST_DAEMON_PROTO_H
 #define PYHOST_DAEMON_PROTO_H
 
@@ -21,6 +25,17 @@
 
 #define PYHOST_PROTO_MAGIC 0x31687970u /* "pyh1" */
 #define PYHOST_SECRET_LEN  16          /* 128 random bits: not guessable by a local process */
+
+/* Both ends ask for socket buffers this large (the kernel caps them at net.core.wmem_max, and
+ * doubles what it grants): a large body moves in few wakeups, and the body a daemon asked
+ * ahead for always fits (see PYHOST_BODY_AHEAD). */
+#define PYHOST_SOCKET_BUFFER (1024 * 1024)
+/* The body frames one answer to MORE is written in, and what a daemon asks for ahead: two of
+ * them, with a frame of the previous answer unread, are well within the least buffer a socket
+ * has by default (net.core.wmem_default, 208 KB), so an application that stops reading never
+ * leaves Apache blocked writing body while the daemon waits to write the response. */
+#define PYHOST_BODY_FRAME 65536
+#define PYHOST_BODY_AHEAD (2 * PYHOST_BODY_FRAME)
 
 /* REQUEST flags */
 #define PYHOST_RQ_NO_BODY         1 /* no body follows: the input is empty */

@@ -550,13 +550,20 @@ static pyhost_read_result take_data(response *x, int keep)
             x->client_gone = 1;
             return PYHOST_READ_OK; /* relay() ends the exchange */
         }
-        if (keep && x->spool && !x->buffered && !pyhost_reader_buffered(&c->rd) &&
+        if (keep && x->spool && !x->buffered &&
+            pyhost_reader_buffered(&c->rd) < pyhost_spool_piece(x->spool) &&
             max >= pyhost_spool_piece(x->spool)) {
-            /* a piece or more to come: read straight, to the frame's end when it fits */
+            /* a piece or more to come, less at hand: what is at hand copied, the rest read
+             * straight after it, to the frame's end when it fits, and at least a piece (the rest
+             * of a frame the daemon wrote at once comes at once) */
+            apr_size_t want = max > DIRECT_BUFFER ? DIRECT_BUFFER : max, got = 0;
             pyhost_buf_reserve(&tls.direct, DIRECT_BUFFER);
-            res = pyhost_read_into(&c->rd, tls.direct.data,
-                                   max > DIRECT_BUFFER ? DIRECT_BUFFER : max, &n);
+            do {
+                res = pyhost_read_into(&c->rd, tls.direct.data + got, want - got, &n);
+                got += n;
+            } while (res == PYHOST_READ_OK && got < pyhost_spool_piece(x->spool));
             p = tls.direct.data;
+            n = got;
         }
         else {
             res = pyhost_read_some(&c->rd, max, &p, &n);

@@ -64,9 +64,10 @@ APLOG_USE_MODULE(wsgi);
 /* One kept connection of one Apache thread to one daemon group. */
 typedef struct {
     int fd;
-    pid_t pid;        /* of the daemon that accepted it, from its HELLO */
-    int hello_sent;   /* the secret went with the first request */
-    pyhost_reader rd; /* the daemon's frames */
+    pid_t pid;             /* of the daemon that accepted it, from its HELLO */
+    int hello_sent;        /* the secret went with the first request */
+    pyhost_reader rd;      /* the daemon's frames */
+    pyhost_ring_ctl *ring; /* the response ring the daemon shared, once it has */
 } aconn;
 
 /* What each Apache thread keeps: its connections, by group index, and its request buffer.
@@ -135,6 +136,8 @@ static void conn_drop(aconn *c)
     c->pid = 0;
     c->hello_sent = 0;
     pyhost_reader_reset(&c->rd, -1);
+    pyhost_ring_unmap(c->ring);
+    c->ring = NULL;
 }
 
 static void set_timeout(int fd, int which, apr_interval_time_t t)
@@ -599,6 +602,63 @@ static pyhost_read_result take_data(response *x, int keep)
     return PYHOST_READ_OK;
 }
 
+/* The daemon's RING: its memory file, mapped for as long as the connection lasts. */
+static int take_ring(response *x)
+{
+    aconn *c = x->c;
+    int fd = c->rd.passed_fd;
+    c->rd.passed_fd = -1;
+    if (fd < 0 || c->ring) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    c->ring = pyhost_ring_map(fd);
+    close(fd);
+    return c->ring ? 0 : -1;
+}
+
+/* An RDATA frame: len response bytes at ring position at, given on as a DATA payload is (the
+ * spool or the core copies what it keeps), then marked done. -1 for a frame out of bounds. */
+static int take_ring_data(response *x, const pyhost_frame *f)
+{
+    aconn *c = x->c;
+    const char *p = pyhost_reader_payload(&c->rd);
+    apr_bucket_alloc_t *ba = x->r->connection->bucket_alloc;
+    uint64_t at;
+    uint32_t n;
+    const char *data;
+    if (f->len < 12 || !c->ring) {
+        return -1;
+    }
+    memcpy(&at, p, 8);
+    memcpy(&n, p + 8, 4);
+    if (n > PYHOST_RING_BLOCK || at % PYHOST_RING_SIZE + n > PYHOST_RING_SIZE) {
+        return -1;
+    }
+    data = (const char *)c->ring + PYHOST_RING_CTL + at % PYHOST_RING_SIZE;
+    if (x->override || x->client_gone) {
+        /* dropped */
+    }
+    else if (x->spool) {
+        if ((x->buffered && spool_pass(x) != APR_SUCCESS) ||
+            pyhost_spool_write(x->spool, x->bb, data, n) != APR_SUCCESS) {
+            x->client_gone = 1;
+        }
+    }
+    else {
+        APR_BRIGADE_INSERT_TAIL(x->bb, apr_bucket_heap_create(data, n, NULL, ba));
+        x->buffered += n;
+        x->unflushed = 1;
+        if (x->buffered >= (apr_size_t)x->g->response_buffer_size) {
+            pass(x, 0);
+        }
+    }
+    pyhost_ring_release(c->ring, at + n);
+    return 0;
+}
+
 static void take_file(response *x, int64_t offset, int64_t len)
 {
     int fd = x->c->rd.passed_fd;
@@ -794,6 +854,19 @@ static hop_outcome relay(response *x)
             take_file(x, span[0], span[1]);
             break;
         }
+        case PYHOST_F_RING:
+        case PYHOST_F_RDATA:
+            rv = f.type == PYHOST_F_RING ? take_ring(x) : take_ring_data(x, &f);
+            pyhost_reader_skip(&c->rd, f.len);
+            if (rv < 0) {
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s sent a response ring frame %s",
+                              who(r, x->g, c),
+                              f.type == PYHOST_F_RING ? "whose memory cannot be mapped"
+                                                      : "out of the ring's bounds");
+                x->status = HTTP_BAD_GATEWAY;
+                return x->head_seen ? HOP_CUT_SHORT : HOP_FAIL;
+            }
+            break;
         case PYHOST_F_END:
             pyhost_reader_skip(&c->rd, f.len);
             x->ended = 1;

@@ -29,6 +29,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -39,9 +40,12 @@ APLOG_USE_MODULE(wsgi);
  * with it usually come in one system call. */
 #define READ_CHUNK 16384
 /* A response block up to this size is copied into the frame buffer, so several go out in one
- * write; a bigger one is written from the application's own buffer (the copy would cost more
- * than the extra iovec). */
+ * write; a bigger one goes through the response ring (shared/protocol.h), or is written from
+ * the application's own buffer where there is no ring. */
 #define COPY_LIMIT 32768
+/* A daemon waiting for room in the ring looks this often whether the request is still wanted
+ * (the watch answered for it, or Apache closed the connection). */
+#define RING_POLL_MS 100
 /* Response bytes held before they are written even without a flush: bounds the copy per
  * connection and lets Apache start on a long response. */
 #define OUT_HIGH_WATER 65536
@@ -58,6 +62,9 @@ typedef struct dconn {
     int authed;
     pyhost_reader rd; /* Apache's frames */
     struct dconn *next, *prev;
+    pyhost_ring_ctl *ring; /* the response ring shared with Apache, once made */
+    uint64_t ring_pos;     /* where the next block goes in it */
+    int ring_failed;       /* it could not be made: blocks go through the socket */
 } dconn;
 
 struct dio;
@@ -150,6 +157,7 @@ static void conn_close(dconn *c)
     pthread_mutex_unlock(&sv.mu);
     close(c->fd);
     pyhost_reader_free(&c->rd);
+    pyhost_ring_unmap(c->ring);
     free(c);
 }
 
@@ -470,6 +478,83 @@ static apr_status_t d_start(pyhost_io *io, int status, const char *status_line,
     return APR_SUCCESS;
 }
 
+/* The connection's ring, made and passed to Apache (with what w->out holds) on first use. 0
+ * when there is none: the block goes through the socket. */
+static int ring_ready(dio *d)
+{
+    dconn *c = d->c;
+    uint32_t size = PYHOST_RING_SIZE;
+    int fd;
+    if (c->ring || c->ring_failed) {
+        return c->ring != NULL;
+    }
+    if ((fd = pyhost_ring_create(&c->ring)) < 0) {
+        c->ring_failed = 1;
+        return 0;
+    }
+    pyhost_frame_add(&d->w->out, PYHOST_F_RING, 0, 0, &size, sizeof(size));
+    send_out(d, NULL, 0, NULL, 0, fd);
+    close(fd);
+    return 1;
+}
+
+/* Waits until the ring has room for the block ending at end. 0, or -1 when the request is no
+ * longer wanted (the watch answered for it, Apache closed the connection) or socket-timeout
+ * passed. */
+static int ring_room(dio *d, uint64_t end)
+{
+    apr_time_t until =
+        apr_time_now() + (sv.g->socket_timeout ? sv.g->socket_timeout : apr_time_from_sec(3600));
+    uint64_t need = end > PYHOST_RING_SIZE ? end - PYHOST_RING_SIZE : 0;
+    uint64_t want = end > PYHOST_RING_SIZE / 2 ? end - PYHOST_RING_SIZE / 2 : 0;
+    while (!pyhost_ring_wait(d->c->ring, need, want > need ? want : need, RING_POLL_MS)) {
+        struct pollfd p = {d->c->fd, POLLRDHUP, 0};
+        if (is_broken(d) || (__atomic_load_n(&d->w->ctl, __ATOMIC_ACQUIRE) & CTL_GONE) ||
+            (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) ||
+            apr_time_now() > until) {
+            set_broken(d);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Sends a block through the ring: copied in, block by block, each announced by an RDATA frame
+ * (the last followed by END when last). */
+static apr_status_t ring_write(dio *d, const char *data, apr_size_t len, int last)
+{
+    dconn *c = d->c;
+    char *base = (char *)c->ring + PYHOST_RING_CTL;
+    while (len) {
+        uint32_t n = len > PYHOST_RING_BLOCK ? PYHOST_RING_BLOCK : (uint32_t)len;
+        uint64_t at = c->ring_pos;
+        pyhost_frame end = {PYHOST_F_END, 0, 0, 0};
+        char span[12];
+        apr_status_t rv;
+        if (at % PYHOST_RING_SIZE + n > PYHOST_RING_SIZE) {
+            at += PYHOST_RING_SIZE - at % PYHOST_RING_SIZE; /* never across the end */
+        }
+        if (ring_room(d, at + n) < 0) {
+            return APR_ECONNRESET;
+        }
+        memcpy(base + at % PYHOST_RING_SIZE, data, n);
+        c->ring_pos = at + n;
+        memcpy(span, &at, 8);
+        memcpy(span + 8, &n, 4);
+        pyhost_frame_add(&d->w->out, PYHOST_F_RDATA, 0, 0, span, sizeof(span));
+        data += n;
+        len -= n;
+        if (last && !len) {
+            d->ended = 1;
+        }
+        rv = send_out(d, NULL, 0, last && !len ? &end : NULL, last && !len ? sizeof(end) : 0, -1);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+    }
+    return APR_SUCCESS;
+}
+
 static apr_status_t d_write(pyhost_io *io, const char *data, apr_size_t len, int flags)
 {
     dio *d = (dio *)io;
@@ -479,6 +564,9 @@ static apr_status_t d_write(pyhost_io *io, const char *data, apr_size_t len, int
     apr_size_t elen = 0;
     if (is_broken(d)) {
         return APR_ECONNRESET;
+    }
+    if (len > COPY_LIMIT && ring_ready(d)) {
+        return ring_write(d, data, len, flags & PYHOST_OUT_LAST);
     }
     if (len <= COPY_LIMIT) {
         if (len) {

@@ -20,16 +20,18 @@
 #include <sys/uio.h>
 
 enum {
-    PYHOST_F_HELLO = 1,   /* A->D: magic, secret. D->A: magic, pid */
-    PYHOST_F_REQUEST = 2, /* A->D: pyhost_req_fixed, then the environ pairs */
-    PYHOST_F_BODY = 3,    /* A->D: request body bytes; flags EOF or PAUSE end an exchange */
-    PYHOST_F_MORE = 4,    /* D->A: flag AHEAD; payload uint32 bytes wanted */
-    PYHOST_F_HEAD = 5,    /* D->A: status, status line, headers */
-    PYHOST_F_DATA = 6,    /* D->A: response body bytes */
-    PYHOST_F_FILE = 7,    /* D->A: int64 offset, int64 length; the fd rides along */
-    PYHOST_F_END = 8,     /* D->A: the response is complete, or FAILED */
-    PYHOST_F_REFUSE = 9,  /* D->A: aux HTTP status; flag RETRY; payload a reason */
-    PYHOST_F_GOODBYE = 10 /* D->A: this idle connection is being closed */
+    PYHOST_F_HELLO = 1,    /* A->D: magic, secret. D->A: magic, pid */
+    PYHOST_F_REQUEST = 2,  /* A->D: pyhost_req_fixed, then the environ pairs */
+    PYHOST_F_BODY = 3,     /* A->D: request body bytes; flags EOF or PAUSE end an exchange */
+    PYHOST_F_MORE = 4,     /* D->A: flag AHEAD; payload uint32 bytes wanted */
+    PYHOST_F_HEAD = 5,     /* D->A: status, status line, headers */
+    PYHOST_F_DATA = 6,     /* D->A: response body bytes */
+    PYHOST_F_FILE = 7,     /* D->A: int64 offset, int64 length; the fd rides along */
+    PYHOST_F_END = 8,      /* D->A: the response is complete, or FAILED */
+    PYHOST_F_REFUSE = 9,   /* D->A: aux HTTP status; flag RETRY; payload a reason */
+    PYHOST_F_GOODBYE = 10, /* D->A: this idle connection is being closed */
+    PYHOST_F_RING = 11,    /* D->A: uint32 ring size; the ring's memory file rides along */
+    PYHOST_F_RDATA = 12    /* D->A: uint64 ring position, uint32 length: response body bytes */
 };
 
 /* frame flags */

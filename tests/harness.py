@@ -34,6 +34,17 @@ MinSpareServers 1
 MaxSpareServers 1
 """
 
+# One event-MPM child of 8 threads: embedded mode's state (loaded scripts, events) is one
+# process's.
+EVENT_ONE = """
+StartServers 1
+ServerLimit 1
+ThreadsPerChild 8
+MaxRequestWorkers 8
+MinSpareThreads 1
+MaxSpareThreads 16
+"""
+
 
 def apache_env():
     """The environment Apache is started with: this one plus the NAME=VALUE words of

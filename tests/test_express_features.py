@@ -21,8 +21,9 @@ import time
 import pytest
 
 from harness import REPO, free_port, wait_for
-from test_express import (IS_ROOT, PYTHON, RUN_USER, USER_ARGS, Express, app_source,
-                          launcher_env, public_dir, write)
+from test_express import (IS_ROOT, PYTHON, RUN_USER, USER_ARGS, app_source, launcher_env,
+                          public_dir, write)
+from test_express import app_dir, express  # noqa: F401 (the fixtures)
 
 TEXT_APP = """
 import json, sys
@@ -42,27 +43,6 @@ def application(environ, start_response):
                               ('Content-Length', str(len(body)))])
     return [body]
 """
-
-
-@pytest.fixture
-def app_dir():
-    d = public_dir("pyhost-express-feat-")
-    yield d
-    shutil.rmtree(d, ignore_errors=True)
-
-
-@pytest.fixture
-def express():
-    made = []
-
-    def make(app_dir, args, cwd=None):
-        e = Express(app_dir, args, cwd)
-        made.append(e)
-        return e.start()
-
-    yield make
-    for e in made:
-        e.cleanup()
 
 
 def self_signed(directory):

@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 
-from harness import RUN_USER, make_out
+from harness import EVENT_ONE, RUN_USER, make_out
 
 FID_APP = r'''
 import io, json, os, sys, locale
@@ -196,16 +196,6 @@ WSGIScriptAlias /loc/bad @ROOT@/fid.wsgi process-group=loc_bad
 """
 
 MODES = ["e", "d"]
-
-# one Apache child, so that embedded mode's state (loaded scripts, events) is one process's
-EVENT_ONE = """
-StartServers 1
-ServerLimit 1
-ThreadsPerChild 8
-MaxRequestWorkers 8
-MinSpareThreads 1
-MaxSpareThreads 16
-"""
 
 
 @pytest.fixture(scope="module")

@@ -24,16 +24,8 @@ import uuid
 
 import pytest
 
-from harness import APACHE, PREFORK_ONE, alive, group_pids, make_out, wait_for
+from harness import APACHE, EVENT_ONE, PREFORK_ONE, alive, group_pids, make_out, wait_for
 
-EVENT_ONE = """
-StartServers 1
-ServerLimit 1
-ThreadsPerChild 8
-MaxRequestWorkers 8
-MinSpareThreads 1
-MaxSpareThreads 16
-"""
 
 # Describes its environ as JSON; 'other' is the callable a dispatch script can pick.
 ENV_APP = r'''

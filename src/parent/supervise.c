@@ -347,16 +347,19 @@ static void on_child_status(server_rec *s, pid_t pid, ap_generation_t gen, int s
     (void)slot;
     if (getpid() == parent_pid && (state == MPM_CHILD_EXITED || state == MPM_CHILD_LOST_SLOT)) {
         retired_check(pid);
+        pyhost_stats_fold(); /* what its last requests added to a retired metrics record */
     }
 }
 
-/* The MPM's periodic call in the parent: a safety net for an end the status hook missed. */
+/* The MPM's periodic call in the parent: a safety net for an end the status hook missed, and
+ * the fold of what the old generation's requests in flight count after a restart. */
 static int on_monitor(apr_pool_t *p, server_rec *s)
 {
     (void)p;
     (void)s;
     if (getpid() == parent_pid) {
         retired_check(0);
+        pyhost_stats_fold();
     }
     return DECLINED;
 }

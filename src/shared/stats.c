@@ -80,7 +80,18 @@ typedef struct {
     int ngroups, nprocs, ndthreads, nathreads;
     char (*names)[64]; /* per group (malloc: retained data outlives the configuration) */
     int *procs, *threads;
+    /* The record before the last restart that changed the groups: the old generation's
+     * children finish their requests in it, so what they add after the carry-over is folded
+     * into the new record's groups of the same names (see pyhost_stats_fold). */
+    pyhost_stats_group *retired; /* its groups, in the retired mapping */
+    void *retired_base;
+    apr_size_t retired_size;
+    int retired_ngroups;
+    pyhost_stats_group *seen; /* per retired group: its counters when last folded (malloc) */
+    int *into;                /* per retired group: the new record's group, or -1 (malloc) */
 } retained;
+
+static retained *kept_record;
 
 static apr_size_t align(apr_size_t n)
 {
@@ -174,25 +185,81 @@ static int same_shape(const retained *k, const layout *l)
     return 1;
 }
 
-/* A new record's groups take the counters of the old one's groups of the same name. */
-static void carry_over(const retained *k)
+/* Adds to the new record what the retired one's groups gained since the last fold. */
+static void fold(retained *k)
 {
-    const pyhost_stats *old = k->base;
-    const pyhost_stats_group *og;
-    int i, j;
-    layout ol;
-    lay_out(&ol, k->ngroups, k->nprocs, k->ndthreads, k->nathreads);
-    og = (const pyhost_stats_group *)((const char *)old + ol.groups);
-    for (i = 0; i < pyhost_sh.ngroups; i++) {
-        for (j = 0; j < k->ngroups; j++) {
-            if ((i == 0) == (j == 0) && !strcmp(k->names[j], pyhost_sh.names[i])) {
-                memcpy(&pyhost_st_groups[i], &og[j], sizeof(og[j]));
+    int j;
+    size_t f;
+    const size_t nf = sizeof(pyhost_stats_group) / sizeof(apr_uint64_t);
+    for (j = 0; j < k->retired_ngroups; j++) {
+        const apr_uint64_t *now = (const apr_uint64_t *)&k->retired[j];
+        apr_uint64_t *seen = (apr_uint64_t *)&k->seen[j];
+        apr_uint64_t *to;
+        if (k->into[j] < 0) {
+            continue;
+        }
+        to = (apr_uint64_t *)&pyhost_st_groups[k->into[j]];
+        for (f = 0; f < nf; f++) {
+            apr_uint64_t v = __atomic_load_n(&now[f], __ATOMIC_RELAXED);
+            if (v != seen[f]) {
+                ADD(to[f], v - seen[f]);
+                seen[f] = v;
             }
         }
     }
+}
+
+/* Unmaps the retired record after a last fold; the old generation's children keep theirs. */
+static void drop_retired(retained *k)
+{
+    if (!k->retired_base) {
+        return;
+    }
+    fold(k);
+    munmap(k->retired_base, k->retired_size);
+    free(k->seen);
+    free(k->into);
+    k->retired_base = NULL;
+    k->retired = k->seen = NULL;
+    k->into = NULL;
+    k->retired_ngroups = 0;
+}
+
+/* A new record's groups take the counters of the old one's groups of the same name, and the
+ * old record is kept (retired) for what its generation's requests in flight add later. */
+static void carry_over(retained *k)
+{
+    const pyhost_stats *old = k->base;
+    int i, j;
+    layout ol;
+    drop_retired(k);
+    lay_out(&ol, k->ngroups, k->nprocs, k->ndthreads, k->nathreads);
+    k->retired_base = k->base;
+    k->retired_size = k->size;
+    k->retired_ngroups = k->ngroups;
+    k->retired = (pyhost_stats_group *)((char *)k->base + ol.groups);
+    k->seen = pyhost_xcalloc((size_t)k->ngroups, sizeof(*k->seen));
+    k->into = pyhost_xcalloc((size_t)k->ngroups, sizeof(*k->into));
+    for (j = 0; j < k->ngroups; j++) {
+        k->into[j] = -1;
+        for (i = 0; i < pyhost_sh.ngroups; i++) {
+            if ((i == 0) == (j == 0) && !strcmp(k->names[j], pyhost_sh.names[i])) {
+                k->into[j] = i;
+            }
+        }
+    }
+    /* from zero: the first fold copies the counters as they are now */
+    fold(k);
     memcpy(pyhost_st->restart_ring, old->restart_ring, sizeof(old->restart_ring));
     pyhost_st->restart_next = old->restart_next;
     pyhost_st->created = old->created;
+}
+
+void pyhost_stats_fold(void)
+{
+    if (kept_record && kept_record->retired_base && pyhost_st) {
+        fold(kept_record);
+    }
 }
 
 /* Remembers the shape of the record just made, for the next restart. */
@@ -247,6 +314,7 @@ int pyhost_stats_create(apr_pool_t *pconf, server_rec *s)
     if (!kept) {
         kept = ap_retained_data_create(key, sizeof(*kept));
     }
+    kept_record = kept;
     if (kept->base && same_shape(kept, &l)) {
         point_at(kept->base, &l);
     }
@@ -268,7 +336,6 @@ int pyhost_stats_create(apr_pool_t *pconf, server_rec *s)
         }
         if (kept->base) {
             carry_over(kept);
-            munmap(kept->base, kept->size); /* the old generation's children keep theirs */
         }
         keep_shape(kept, base, l.size);
     }

@@ -133,6 +133,10 @@ extern apr_uint32_t *pyhost_st_sample_busy;
 
 /* post_config in Apache's parent, after the daemon groups' slots are laid out. */
 int pyhost_stats_create(apr_pool_t *pconf, server_rec *s);
+/* Apache's parent, now and then and as children end: adds to this record what requests that
+ * were in flight in the old generation's children added to the record before the last restart
+ * that changed the groups. */
+void pyhost_stats_fold(void);
 
 /* Apache's children: around the handler of a WSGI request (group NULL: embedded mode). */
 void pyhost_stats_request_begin(request_rec *r, const pyhost_group *g);

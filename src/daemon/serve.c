@@ -507,16 +507,32 @@ static int ring_room(dio *d, uint64_t end)
         apr_time_now() + (sv.g->socket_timeout ? sv.g->socket_timeout : apr_time_from_sec(3600));
     uint64_t need = end > PYHOST_RING_SIZE ? end - PYHOST_RING_SIZE : 0;
     uint64_t want = end > PYHOST_RING_SIZE / 2 ? end - PYHOST_RING_SIZE / 2 : 0;
+    int rv = 0;
+    if (__atomic_load_n(&d->c->ring->done, __ATOMIC_SEQ_CST) >= need) {
+        return 0;
+    }
+    /* waiting for room is waiting to write: the watch, answering for the request meanwhile,
+     * cuts the connection as for a worker blocked in a write */
+    if (write_begin(d->w) < 0) {
+        set_broken(d);
+        return -1;
+    }
     while (!pyhost_ring_wait(d->c->ring, need, want > need ? want : need, RING_POLL_MS)) {
         struct pollfd p = {d->c->fd, POLLRDHUP, 0};
         if (is_broken(d) || (__atomic_load_n(&d->w->ctl, __ATOMIC_ACQUIRE) & CTL_GONE) ||
             (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) ||
             apr_time_now() > until) {
-            set_broken(d);
-            return -1;
+            rv = -1;
+            break;
         }
     }
-    return 0;
+    if (write_end(d->w) < 0) {
+        rv = -1;
+    }
+    if (rv < 0) {
+        set_broken(d);
+    }
+    return rv;
 }
 
 /* Sends a block through the ring: copied in, block by block, each announced by an RDATA frame

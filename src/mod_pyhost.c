@@ -10,10 +10,10 @@
 #include "shared/stats.h"
 #include "child/status.h"
 #include "child/embedded.h"
-#include "python/interp.h"
+#include "python/runtime.h"
 #include "shared/process.h"
 #include "child/pyhooks.h"
-#include "child/route.h"
+#include "child/router.h"
 
 #include "http_core.h"
 #include "http_log.h"

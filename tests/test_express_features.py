@@ -264,8 +264,8 @@ def test_server_status_answers_and_server_metrics_reach_the_application(app_dir,
             start_response('200 OK', [('Content-Type', 'application/json')])
             return [body]
         """)
-    # Embedded mode: in daemon processes server_metrics() still answers None (reported: the
-    # daemons are forked before Apache creates its scoreboard).
+    # Embedded mode, so the serving process is in the scoreboard itself (a daemon's view of it:
+    # tests/test_supervision.py).
     e = express(app_dir, [script, "--server-status", "--server-metrics", "--embedded-mode"])
     data = e.get_json("/")
     assert data["me"] in data["pids"]  # the serving child, seen in Apache's scoreboard

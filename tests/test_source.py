@@ -39,16 +39,45 @@ def test_every_tunable_define_says_why():
     for name, text in sources():
         lines = text.splitlines()
         for i, line in enumerate(lines):
-            m = re.match(r"#define\s+(\w+)\s+\(*\d", line)
+            # a number as the value, or in it: (1u << 20), apr_time_from_sec(1)
+            m = re.match(r'#define\s+(\w+)\s+[^"/]*?(?<![\w.])\d', line)
             if not m or "/*" in line:
                 continue
-            j = i - 1  # a group of #defines shares the comment above its first
-            while j >= 0 and lines[j].startswith("#define") and "/*" not in lines[j]:
+            j = i - 1  # a group of #defines (and the #if around them) shares the comment above
+            while j >= 0 and lines[j].startswith("#") and "/*" not in lines[j]:
                 j -= 1
             above = lines[j].strip() if j >= 0 else ""
             if not (above.endswith("*/") or above.startswith("#define") and "/*" in above):
                 missing.append("%s: %s" % (name, line.strip()))
     assert missing == []
+
+
+# Files whose every tunable number is a #define with its why (issue 12); below, the rule that
+# keeps them so.
+NAMED_NUMBERS = ["daemon/process.c", "daemon/watch.c", "parent/supervise.c"]
+
+
+def code_only(text):
+    """text without comments, string and character literals, and preprocessor lines (a #define
+    is where a number gets its name)."""
+    text = re.sub(r'/\*.*?\*/|//[^\n]*|"(\\.|[^"\\\n])*"|\'(\\.|[^\'\\\n])*\'',
+                  lambda m: "" if m.group(0)[0] in "/" else '""', text, flags=re.S)
+    return re.sub(r"^\s*#[^\n]*(\\\n[^\n]*)*", "", text, flags=re.M)
+
+
+def test_no_bare_tunable_numbers():
+    """In NAMED_NUMBERS, a number in the code is 0 or 1 (a start, a count of one, a flag, a
+    system call's result); any other (a timeout, an interval, a pause, a buffer or field size, a
+    default) is a #define whose comment says why, so it is found, and changed, in one place."""
+    bare = []
+    for name in NAMED_NUMBERS:
+        with open(os.path.join(SRC, name)) as f:
+            code = code_only(f.read())
+        for n, line in enumerate(code.splitlines(), 1):
+            for m in re.finditer(r"(?<![\w.])\d[\w.]*", line):
+                if m.group(0) not in ("0", "1"):
+                    bare.append("%s: %s" % (name, line.strip()))
+    assert bare == []
 
 
 def dependency_graph():
@@ -116,6 +145,26 @@ def test_no_dependency_cycles_through_daemon_shared_or_logging():
     tangled = [sorted(u for u in comp if u.startswith(("daemon/", "shared/", "parent/"))
                       or u == "python/log") for comp in cycles(dependency_graph())]
     assert [t for t in tangled if t] == []
+
+
+def include_graph():
+    """unit -> units whose headers it includes (a unit is a .c file with its .h)."""
+    graph = {}
+    for name, text in sources():
+        deps = graph.setdefault(os.path.splitext(name)[0], set())
+        for inc in re.findall(r'#include "([^"]+)"', text):
+            if os.path.exists(os.path.join(SRC, inc)):
+                deps.add(os.path.splitext(inc)[0])
+    for unit, deps in graph.items():
+        deps.discard(unit)
+    return graph
+
+
+def test_no_include_cycles():
+    """No unit of src/ includes, directly or through others, a header of a unit that includes
+    its own: a type two units share lives in a header of its own (child/route.h's route,
+    child/nudge.h's core output), not in one of the two."""
+    assert cycles(include_graph()) == []
 
 
 # What each folder of src/ may depend on: the folders say which process runs the code, and

@@ -10,6 +10,7 @@
 #include "child/output.h"
 #include "child/environ.h"
 #include "child/spool.h"
+#include "python/runtime.h"
 #include "python/wsgi.h"
 #include "shared/stats.h"
 

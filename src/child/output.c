@@ -7,7 +7,7 @@
  * connection closes after the request). */
 #include "child/output.h"
 
-#include "child/spool.h"
+#include "child/nudge.h"
 #include "config/config.h"
 
 #include "http_connection.h"

@@ -7,8 +7,6 @@
  * X-Client-IP, X-Real-IP), host, server name, port, script name (the mount point) and scheme. */
 #include "child/proxies.h"
 
-#include "child/environ.h"
-
 #include "apr_strings.h"
 #include "apr_lib.h"
 

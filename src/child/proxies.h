@@ -2,7 +2,8 @@
 #ifndef PYHOST_PROXIES_H
 #define PYHOST_PROXIES_H
 
-#include "child/environ.h"
+#include "child/route.h"
+#include "shared/envkeys.h"
 
 typedef struct {
     const pyhost_route *rt;

@@ -9,7 +9,7 @@
 #include "child/pyhooks.h"
 #include "child/environ.h"
 
-#include "python/interp.h"
+#include "python/runtime.h"
 #include "python/log.h"
 #include "python/input.h"
 #include "python/script.h"

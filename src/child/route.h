@@ -2,8 +2,8 @@
  *
  * A pyhost_route is everything decided about a request before any Python runs: which script,
  * which callable, which daemon group (or embedded), which application group, and the flags
- * that shape its environ. child/route.c builds it; child/embedded.c and child/daemon_hop.c consume
- * it. */
+ * that shape its environ. child/router.c builds it; child/embedded.c and child/daemon_hop.c
+ * consume it. child/route.c gives it its names. */
 #ifndef PYHOST_ROUTE_H
 #define PYHOST_ROUTE_H
 
@@ -24,13 +24,6 @@ typedef struct {
     int script_reloading;
     int head_as_get; /* REQUEST_METHOD is GET although the request is HEAD */
 } pyhost_route;
-
-/* translate_name: WSGIScriptAlias and WSGIScriptAliasMatch. */
-int pyhost_translate_name(request_rec *r);
-
-/* Decides the route of a request that reached the handler. Returns OK, DECLINED (not ours) or
- * an HTTP status for Apache to answer with (the reason already logged). */
-int pyhost_route_request(request_rec *r, pyhost_route *rt);
 
 /* SCRIPT_NAME of a request: r->uri without path_info, duplicate slashes folded. */
 const char *pyhost_script_name(request_rec *r);

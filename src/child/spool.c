@@ -14,15 +14,14 @@
  * written at explicit offsets (the core reads file buckets with seek and read on a shared
  * descriptor). See ../shared/design/slow-clients.md. */
 #include "child/spool.h"
+#include "child/nudge.h"
 #include "child/output.h"
 
 #include "config/config.h"
 
-#include "ap_mpm.h"
 #include "http_core.h"
 #include "http_log.h"
 #include "http_protocol.h"
-#include "http_ssl.h"
 #include "util_filter.h"
 #include "apr_file_io.h"
 #include "apr_portable.h"
@@ -134,46 +133,6 @@ static int pwrite_all(int fd, const char *data, apr_size_t len, apr_off_t at)
     return 0;
 }
 
-/* ---- the core's output ------------------------------------------------------------------- */
-
-static int mpm_is_async(void)
-{
-    static int known, async;
-    if (!__atomic_load_n(&known, __ATOMIC_ACQUIRE)) {
-        int v = 0;
-        ap_mpm_query(AP_MPMQ_IS_ASYNC, &v);
-        async = v;
-        __atomic_store_n(&known, 1, __ATOMIC_RELEASE);
-    }
-    return async;
-}
-
-static ap_filter_t *core_filter(conn_rec *c)
-{
-    ap_filter_t *f = c->output_filters;
-    if (c->master || !mpm_is_async() || ap_ssl_conn_is_ssl(c)) {
-        return NULL;
-    }
-    while (f && f->next) {
-        f = f->next;
-    }
-    return f && f->frec == ap_core_output_filter_handle ? f : NULL;
-}
-
-int pyhost_nudge(conn_rec *c)
-{
-    ap_filter_t *f = core_filter(c);
-    apr_status_t rv;
-    if (!f) {
-        return 0;
-    }
-    rv = f->frec->filter_func.out_func(f, NULL);
-    if (rv != APR_SUCCESS && !APR_STATUS_IS_EAGAIN(rv)) {
-        c->aborted = 1;
-    }
-    return 1;
-}
-
 /* A filter that reads every bucket and passes memory: file buckets would not get past it. */
 static int has_rewriting_filter(request_rec *r)
 {
@@ -216,7 +175,7 @@ pyhost_spool *pyhost_spool_open(request_rec *r, int producer_here)
     }
     if (!pyhost_flag(d->response_buffering, 1) || r->header_only ||
         (r->content_type && !strncasecmp(r->content_type, "text/event-stream", 17)) ||
-        !core_filter(r->connection) || has_rewriting_filter(r)) {
+        !pyhost_core_filter(r->connection) || has_rewriting_filter(r)) {
         return NULL;
     }
     s = apr_pcalloc(r->pool, sizeof(*s));

@@ -44,11 +44,6 @@ void pyhost_spool_end(pyhost_spool *s, apr_bucket_brigade *bb);
  * once when nothing is held. APR_SUCCESS or the client's error. */
 apr_status_t pyhost_spool_wait(pyhost_spool *s, int fd, apr_interval_time_t timeout);
 
-/* Writes what Apache holds of c's output as far as the client takes it now, as the event MPM
- * does after a request, never waiting. 0 when c's output cannot be handled so (no write
- * completion, TLS, a secondary connection): the caller flushes instead. */
-int pyhost_nudge(conn_rec *c);
-
 /* ---- request bodies (daemon mode) -------------------------------------------------------- */
 
 typedef struct pyhost_body pyhost_body;

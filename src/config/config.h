@@ -19,7 +19,7 @@
  * "LogLevel wsgi:debug" keep working when mod_pyhost.so replaces mod_wsgi.so. */
 extern module AP_MODULE_DECLARE_DATA wsgi_module;
 
-#define PYHOST_UNSET (-1)
+#define PYHOST_UNSET (-1) /* an option not given, where 0 is a value */
 
 /* WSGIMapHEADToGET values. */
 enum { PYHOST_HEAD_OFF = 0, PYHOST_HEAD_ON = 1, PYHOST_HEAD_AUTO = 2 };

@@ -9,9 +9,9 @@
 #include "shared/alloc.h"
 
 #include "daemon/serve.h"
-#include "python/interp.h"
+#include "python/runtime.h"
 #include "python/log.h"
-#include "python/pymodule.h"
+#include "python/modstate.h"
 
 #include "http_log.h"
 
@@ -20,11 +20,25 @@
 #include <semaphore.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 APLOG_USE_MODULE(wsgi);
 
 #define JOB_SHIFT 2 /* a job word: the request's number, then the PYHOST_JOB_* bits */
+
+/* How often the helper looks again for the moment to log a postponed stack (see below). */
+#define STACK_RETRY_MSEC 10
+
+/* sys._current_frames() stops the world on a free-threaded build, and a thread stuck in C code
+ * never comes to the safe point that pause waits for: every thread of the process that reaches
+ * one waits with it. The stack of a stuck thread is therefore logged there once no other
+ * request runs (the process is about to end), so that the running ones can finish first. */
+#ifdef Py_GIL_DISABLED
+#define STACK_WAITS_FOR_IDLE 1
+#else
+#define STACK_WAITS_FOR_IDLE 0
+#endif
 
 static struct {
     pyhost_group *g;
@@ -121,12 +135,26 @@ static void *helper_main(void *arg)
     (void)arg;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);
+    int postponed = 0; /* stacks left for later (STACK_WAITS_FOR_IDLE) */
     for (;;) {
         int i, posted;
-        if (sem_wait(&hp.wake) < 0) {
+        if (postponed) {
+            struct timespec ts;
+            clock_gettime(CLOCK_REALTIME, &ts);
+            ts.tv_nsec += STACK_RETRY_MSEC * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            if (sem_timedwait(&hp.wake, &ts) < 0 && errno != ETIMEDOUT) {
+                continue; /* EINTR */
+            }
+        }
+        else if (sem_wait(&hp.wake) < 0) {
             continue; /* EINTR */
         }
         posted = __atomic_load_n(&hp.posted, __ATOMIC_SEQ_CST);
+        postponed = 0;
         for (i = 0; i < hp.workers; i++) {
             uint64_t job = __atomic_exchange_n(&hp.jobs[i], 0, __ATOMIC_ACQUIRE);
             pyhost_worker_view v;
@@ -136,6 +164,13 @@ static void *helper_main(void *arg)
             }
             if (job & PYHOST_JOB_RAISE) {
                 raise_timeout(&v);
+            }
+            if ((job & PYHOST_JOB_STACK) && STACK_WAITS_FOR_IDLE && pyhost_serve_active() > 0) {
+                uint64_t none = 0; /* kept unless a newer request's job replaced it */
+                __atomic_compare_exchange_n(&hp.jobs[i], &none, job & ~(uint64_t)PYHOST_JOB_RAISE,
+                                            0, __ATOMIC_RELEASE, __ATOMIC_RELAXED);
+                postponed = 1;
+                continue;
             }
             if (job & PYHOST_JOB_STACK) {
                 ap_log_error(APLOG_MARK, APLOG_ERR, 0, hp.s,
@@ -148,7 +183,9 @@ static void *helper_main(void *arg)
         if (__atomic_exchange_n(&hp.usr2, 0, __ATOMIC_ACQUIRE)) {
             pyhost_interp_signal(SIGUSR2);
         }
-        __atomic_store_n(&hp.done, posted, __ATOMIC_SEQ_CST);
+        if (!postponed) {
+            __atomic_store_n(&hp.done, posted, __ATOMIC_SEQ_CST);
+        }
     }
     return NULL;
 }

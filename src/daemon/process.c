@@ -14,7 +14,7 @@
 #include "daemon/watch.h"
 #include "shared/stats.h"
 
-#include "python/interp.h"
+#include "python/runtime.h"
 #include "shared/process.h"
 #include "python/log.h"
 
@@ -41,14 +41,15 @@ static server_rec *self_server;
 
 #define LOG_PREFIX "daemon process %ld of group '%s': "
 
-/* A failure before the process could serve: logged, then a pause so that a group that cannot
- * start does not make Apache's parent fork in a tight loop. */
+/* A failure before the process could serve: logged, then a pause of FATAL_PAUSE seconds so
+ * that a group that cannot start does not make Apache's parent fork in a tight loop. */
+#define FATAL_PAUSE 2
 static void fatal(const char *what, int err) __attribute__((noreturn));
 static void fatal(const char *what, int err)
 {
     ap_log_error(APLOG_MARK, APLOG_CRIT, err, self_server, LOG_PREFIX "%s", (long)getpid(),
                  self_group->name, what);
-    sleep(2);
+    sleep(FATAL_PAUSE);
     _exit(1);
 }
 
@@ -76,13 +77,17 @@ static void shed_apache(pyhost_group *g)
 }
 
 /* memory-limit is not an rlimit here: an allocation failing inside the application helps no
- * one, so the watch recycles the process once it has grown past it (daemon/watch.c). */
+ * one, so the watch recycles the process once it has grown past it (daemon/watch.c).
+ * cpu-time-limit is the soft limit (SIGXCPU: a graceful recycle); the kernel's SIGKILL comes
+ * only once the stop that follows has had shutdown-timeout and this many CPU seconds more. */
+#define CPU_KILL_MARGIN 1
 static void set_limits(pyhost_group *g)
 {
     struct rlimit rl;
     if (g->cpu_time_limit) {
         rl.rlim_cur = (rlim_t)g->cpu_time_limit;
-        rl.rlim_max = (rlim_t)g->cpu_time_limit + 1 + (rlim_t)apr_time_sec(g->shutdown_timeout);
+        rl.rlim_max =
+            (rlim_t)g->cpu_time_limit + CPU_KILL_MARGIN + (rlim_t)apr_time_sec(g->shutdown_timeout);
         setrlimit(RLIMIT_CPU, &rl);
     }
     if (g->virtual_memory_limit) {
@@ -201,6 +206,10 @@ static apr_interval_time_t shutdown_timeout;
  * finalisation this long, not shutdown-timeout, so that it restarts promptly. */
 #define STUCK_FINI_TIME apr_time_from_sec(1)
 
+/* How often the stop looks whether the running requests, and the helper, are done: short
+ * against shutdown-timeout, long enough not to spin. */
+#define STOP_POLL apr_time_from_msec(10)
+
 /* Once stopping has begun, nothing may keep the process alive past shutdown-timeout. */
 static void *reaper(void *arg)
 {
@@ -226,7 +235,7 @@ static void finish(apr_time_t deadline, const char *code)
     pthread_t t;
     pyhost_serve_stop();
     while (pyhost_serve_active() && apr_time_now() < deadline) {
-        apr_sleep(apr_time_from_msec(10));
+        apr_sleep(STOP_POLL);
     }
     if (pyhost_serve_active()) {
         ap_log_error(APLOG_MARK, APLOG_WARNING, 0, self_server,
@@ -239,7 +248,7 @@ static void finish(apr_time_t deadline, const char *code)
      * needs stays held */
     deadline = apr_time_now() + STUCK_FINI_TIME;
     while (!pyhost_helper_idle() && apr_time_now() < deadline) {
-        apr_sleep(apr_time_from_msec(10));
+        apr_sleep(STOP_POLL);
     }
     if (pthread_create(&t, NULL, reaper, NULL) == 0) {
         pthread_detach(t);
@@ -267,19 +276,22 @@ static void service_stop(apr_time_t deadline)
     }
 }
 
-/* The watch loop: signals, the watch, and acting on recycle requests. */
+/* The watch loop: signals, the watch, and acting on recycle requests. It looks every tenth of
+ * a second (WATCH_TICK_NSEC): request-timeout and the limits are judged that closely, and a
+ * recycle request or a signal wakes it at once. */
+#define WATCH_TICK_NSEC (100L * 1000 * 1000)
 static void watch_loop(const sigset_t *set, pid_t parent) __attribute__((noreturn));
 static void watch_loop(const sigset_t *set, pid_t parent)
 {
     pyhost_group *g = self_group;
     int state = 0;
     apr_time_t deadline = 0;
-    char code[32] = "";
+    char code[PYHOST_RECYCLE_CODE_LEN] = "";
     for (;;) {
-        struct timespec tick = {0, 100 * 1000 * 1000};
+        struct timespec tick = {0, WATCH_TICK_NSEC};
         int sig = sigtimedwait(set, NULL, &tick), how;
         apr_time_t now = apr_time_now();
-        char why[600], code_now[32];
+        char why[PYHOST_RECYCLE_WHY_LEN], code_now[PYHOST_RECYCLE_CODE_LEN];
         if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP) {
             apr_snprintf(why, sizeof(why), "signal %s%s", sigabbrev_np(sig),
                          pyhost_recycle_retired() ? " (retired: the Apache children of its "

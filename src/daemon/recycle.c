@@ -7,9 +7,9 @@
 
 static struct {
     pthread_mutex_t mu;
-    int how;       /* strongest pending request: PYHOST_RECYCLE_* */
-    char code[32]; /* shutdown_reason for the callbacks */
-    char why[600]; /* for the log */
+    int how;                            /* strongest pending request: PYHOST_RECYCLE_* */
+    char code[PYHOST_RECYCLE_CODE_LEN]; /* shutdown_reason for the callbacks */
+    char why[PYHOST_RECYCLE_WHY_LEN];   /* for the log */
 } pending = {PTHREAD_MUTEX_INITIALIZER, 0, "", ""};
 
 static pthread_t main_thread;

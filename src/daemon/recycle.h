@@ -18,6 +18,11 @@
  * requests now and lets running ones finish; STOP gives running ones shutdown-timeout. */
 enum { PYHOST_RECYCLE_GRACEFUL = 1, PYHOST_RECYCLE_DRAIN = 2, PYHOST_RECYCLE_STOP = 3 };
 
+/* Room for a recycle request's code (a shutdown_reason such as "request_timeout") and for its
+ * reason (a log line's words, which may name a request: PYHOST_WHAT_LEN and some). */
+#define PYHOST_RECYCLE_CODE_LEN 32
+#define PYHOST_RECYCLE_WHY_LEN  600
+
 /* The main thread waits in sigtimedwait(); this signal wakes it for a recycle request. */
 #define PYHOST_SIG_WAKE (SIGRTMIN + 1)
 

@@ -14,7 +14,7 @@
 
 #include "daemon/recycle.h"
 
-#include "python/interp.h"
+#include "python/runtime.h"
 #include "python/script.h"
 #include "python/wsgi.h"
 #include "shared/stats.h"
@@ -88,7 +88,7 @@ typedef struct {
      * still names that request. */
     apr_time_t started;
     int fd;       /* the request's connection */
-    int head_out; /* the response head has been written */
+    int head_out; /* the response head has been written (1), or all of it, END too (2) */
     pyhost_interp *interp;
     apr_uint64_t py_thread;
     apr_uint64_t interrupted_seq; /* the request RequestTimeout was raised in, and when */
@@ -354,7 +354,7 @@ static apr_status_t send_out(dio *d, const char *data, apr_size_t len, const voi
     else {
         if (n) {
             err = pyhost_sendv(d->c->fd, iov, n, fd);
-            __atomic_store_n(&d->w->head_out, d->head_queued, __ATOMIC_RELAXED);
+            __atomic_store_n(&d->w->head_out, d->ended ? 2 : d->head_queued, __ATOMIC_RELAXED);
         }
         if (write_end(d->w) < 0 && !err) {
             err = ECONNRESET;
@@ -1155,16 +1155,17 @@ int pyhost_serve_give_up(int i, apr_uint64_t seq, int status, const char *why)
 {
     worker *w = sv.workers[i];
     uint64_t v = __atomic_load_n(&w->ctl, __ATOMIC_ACQUIRE);
-    int phase = __atomic_load_n(&w->phase, __ATOMIC_SEQ_CST), fd;
+    int phase = __atomic_load_n(&w->phase, __ATOMIC_SEQ_CST), fd, ended;
     do {
         if (!(v & CTL_RUNNING) || v >> CTL_SEQ_SHIFT != seq || (v & CTL_GONE)) {
-            return 0; /* it ended meanwhile */
+            return PYHOST_GAVE_UP_NONE; /* it ended meanwhile */
         }
     } while (!__atomic_compare_exchange_n(&w->ctl, &v, v | CTL_GONE | CTL_WATCHING, 1,
                                           __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE));
     __atomic_add_fetch(&sv.given_up, 1, __ATOMIC_SEQ_CST);
     fd = __atomic_load_n(&w->fd, __ATOMIC_RELAXED);
-    if (!(v & CTL_WRITING)) {
+    ended = __atomic_load_n(&w->head_out, __ATOMIC_RELAXED) == 2;
+    if (!(v & CTL_WRITING) && !ended) {
         /* The answer is small and goes without waiting. Reading is shut first: once Apache
          * has it, its next request must fail to be sent on this connection (and go to a new
          * one), not be sent and lost. */
@@ -1191,7 +1192,8 @@ int pyhost_serve_give_up(int i, apr_uint64_t seq, int status, const char *why)
                          (long)sv.pid, sv.g->name);
         }
     }
-    /* a worker blocked writing (to a peer that does not read) returns at once */
+    /* a worker blocked writing (to a peer that does not read) returns at once; after END,
+     * Apache's next request on the connection finds it closed unread, and sends it again */
     shutdown(fd, SHUT_RDWR);
     __atomic_fetch_and(&w->ctl, ~(uint64_t)CTL_WATCHING, __ATOMIC_RELEASE);
     /* a graceful recycle does not wait for a stuck thread */
@@ -1202,5 +1204,7 @@ int pyhost_serve_give_up(int i, apr_uint64_t seq, int status, const char *why)
     if (phase == PHASE_OLD) {
         old_done();
     }
-    return v & CTL_WRITING ? 2 : 1;
+    return ended             ? PYHOST_GAVE_UP_AFTER_END
+           : v & CTL_WRITING ? PYHOST_GAVE_UP_CUT
+                             : PYHOST_GAVE_UP_ANSWERED;
 }

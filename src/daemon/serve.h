@@ -48,9 +48,12 @@ apr_time_t pyhost_serve_activity(void);
 apr_time_t pyhost_serve_first_request(void);
 
 /* Answers request seq of worker i with status (or cuts its response short, if its head was
- * written) and shuts its connection, without waiting: the thread is stuck. 1 if answered now;
- * 2 if the thread was blocked writing to the connection, which is then only cut (Apache sees
- * it end); 0 if the request has ended meanwhile. */
+ * written) and shuts its connection, without waiting: the thread is stuck. Returns how:
+ * ANSWERED now; CUT: the thread was blocked writing to the connection, which is then only cut
+ * (Apache sees it end); AFTER_END: the whole response had been sent (the thread is stuck after
+ * it, in close() or the request's end), so the connection is only shut; NONE: the request has
+ * ended meanwhile. */
+enum { PYHOST_GAVE_UP_NONE, PYHOST_GAVE_UP_ANSWERED, PYHOST_GAVE_UP_CUT, PYHOST_GAVE_UP_AFTER_END };
 int pyhost_serve_give_up(int i, apr_uint64_t seq, int status, const char *why);
 
 /* Requests answered by the watch whose threads have not come back from the application. */

@@ -16,7 +16,7 @@
 #include "daemon/recycle.h"
 #include "daemon/helper.h"
 #include "daemon/serve.h"
-#include "python/interp.h"
+#include "python/runtime.h"
 #include "python/script.h"
 
 #include "http_log.h"
@@ -38,6 +38,16 @@ static struct {
 
 #define WATCH_PREFIX "daemon process %ld of group '%s': "
 
+/* The GIL watcher takes the main interpreter's GIL once a second: deadlock-timeout (seconds)
+ * is judged to within one, and the probe costs nothing that matters. */
+#define GIL_PROBE_PAUSE 1
+
+/* /proc/self/statm starts with the size and the resident size, in pages: the two read here. */
+#define STATM_FIELDS 2
+
+/* The memory-limit line speaks in megabytes (bytes >> MB_SHIFT). */
+#define MB_SHIFT 20
+
 static void *gil_watcher(void *arg)
 {
     pyhost_interp *main_interp = pyhost_interp_get("");
@@ -46,7 +56,7 @@ static void *gil_watcher(void *arg)
         PyThreadState *ts = pyhost_interp_enter(main_interp);
         pyhost_interp_leave(ts);
         __atomic_store_n(&wt.gil_seen, apr_time_now(), __ATOMIC_RELAXED);
-        sleep(1);
+        sleep(GIL_PROBE_PAUSE);
     }
     return NULL;
 }
@@ -73,7 +83,7 @@ static apr_int64_t resident(void)
     if (!f) {
         return 0;
     }
-    if (fscanf(f, "%ld %ld", &size, &rss) != 2) {
+    if (fscanf(f, "%ld %ld", &size, &rss) != STATM_FIELDS) {
         rss = 0;
     }
     fclose(f);
@@ -86,7 +96,7 @@ static void watch_requests(apr_time_t now)
     int i, n = pyhost_serve_threads();
     for (i = 0; i < n; i++) {
         pyhost_worker_view v;
-        char why[700];
+        char why[PYHOST_RECYCLE_WHY_LEN];
         double age;
         int answered;
         if (!pyhost_serve_view(i, &v) || v.given_up || now - v.started <= g->request_timeout) {
@@ -112,7 +122,7 @@ static void watch_requests(apr_time_t now)
                      "(request-timeout=%ld)",
                      age, (long)apr_time_sec(g->request_timeout));
         answered = pyhost_serve_give_up(i, v.seq, HTTP_GATEWAY_TIME_OUT, why);
-        if (!answered) {
+        if (answered == PYHOST_GAVE_UP_NONE) {
             continue; /* it has just ended */
         }
         ap_log_error(APLOG_MARK, APLOG_ERR, 0, wt.s,
@@ -120,9 +130,11 @@ static void watch_requests(apr_time_t now)
                                   "(request-timeout=%ld)%s; %s, the process restarts",
                      (long)getpid(), g->name, v.what, age, (long)apr_time_sec(g->request_timeout),
                      v.interrupted_at ? " and did not stop when interrupted" : "",
-                     answered == 1 ? "answered with 504"
-                                   : "its connection was cut (its thread was blocked writing "
-                                     "the response)");
+                     answered == PYHOST_GAVE_UP_ANSWERED ? "answered with 504"
+                     : answered == PYHOST_GAVE_UP_CUT
+                         ? "its connection was cut (its thread was blocked writing the response)"
+                         : "its response had been sent, but its thread has not come back (from "
+                           "close() or the request's end)");
         pyhost_helper_post(i, v.seq, PYHOST_JOB_STACK);
         apr_snprintf(why, sizeof(why), "request-timeout on %s", v.what);
         pyhost_daemon_recycle(PYHOST_RECYCLE_DRAIN, "request_timeout", why);
@@ -132,7 +144,7 @@ static void watch_requests(apr_time_t now)
 void pyhost_watch_tick(apr_time_t now)
 {
     pyhost_group *g = wt.g;
-    char why[256];
+    char why[PYHOST_RECYCLE_WHY_LEN];
     int routine = !pyhost_recycle_retired(); /* see daemon/recycle.h */
     if (g->request_timeout) {
         watch_requests(now);
@@ -153,7 +165,7 @@ void pyhost_watch_tick(apr_time_t now)
             apr_snprintf(why, sizeof(why),
                          "memory-limit: resident size reached %" APR_INT64_T_FMT
                          " MB (memory-limit %" APR_INT64_T_FMT " MB)",
-                         rss >> 20, g->memory_limit >> 20);
+                         rss >> MB_SHIFT, g->memory_limit >> MB_SHIFT);
             pyhost_daemon_recycle(PYHOST_RECYCLE_DRAIN, "memory_limit", why);
         }
     }

@@ -46,15 +46,31 @@ static apr_array_header_t *daemons; /* of daemon_rec *, in the parent */
 static server_rec *main_server;
 static pid_t parent_pid;
 static int stopping;
+static int spawn_pending; /* the processes of this configuration have not been forked yet */
+static int spawn_all(void);
 
 /* Daemon processes that a graceful restart retired. Kept in Apache's retained data: the
  * module itself is unloaded and loaded again at each restart, so each generation registers
  * the live ones with the MPM's reaper anew (retired_register). */
 #define RETIRED_MAX 128 /* more live retired processes than this are stopped at the restart */
+/* A retired process's group name, for its log lines only: longer names are cut. */
+#define GROUP_NAME_MAX 64
+
+/* While waiting for a daemon's end (its death recorded, its processes reaped): short against
+ * the waits (milliseconds to shutdown-timeout), long enough not to spin. */
+#define END_POLL apr_time_from_msec(10)
+
+/* The group's socket: only Apache's child user (or socket-user) may connect. */
+#define SOCKET_MODE 0600
+
+/* mod_wsgi's defaults for header-buffer-size (the longest response header line) and
+ * response-buffer-size (what is read from the daemon at once). */
+#define DEFAULT_HEADER_BUFFER_SIZE   32768
+#define DEFAULT_RESPONSE_BUFFER_SIZE 65536
 typedef struct {
     apr_proc_t proc; /* pid 0: a free entry */
     int signalled;   /* SIGTERM sent */
-    char group[64];
+    char group[GROUP_NAME_MAX];
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* its socket */
 } retired_rec;
 
@@ -120,7 +136,7 @@ const char *pyhost_daemon_death(apr_pool_t *p, pid_t pid, apr_interval_time_t wa
         if (apr_time_now() >= until) {
             return NULL;
         }
-        apr_sleep(apr_time_from_msec(10));
+        apr_sleep(END_POLL);
     }
 }
 
@@ -183,7 +199,7 @@ static int make_socket(apr_pool_t *pconf, server_rec *s, pyhost_group *g, unsign
     if (fd < 0 || bind(fd, (struct sockaddr *)&addr, sizeof(addr)) < 0 ||
         listen(fd, g->listen_backlog) < 0 ||
         chown(tmp, g->socket_uid_given ? g->socket_uid : ap_unixd_config.user_id, (gid_t)-1) < 0 ||
-        chmod(tmp, 0600) < 0 || rename(tmp, g->socket_path) < 0) {
+        chmod(tmp, SOCKET_MODE) < 0 || rename(tmp, g->socket_path) < 0) {
         g->unavailable = apr_psprintf(pconf,
                                       "its socket '%s' cannot be created: %s (does the "
                                       "directory of WSGISocketPrefix exist, and can Apache's "
@@ -364,8 +380,12 @@ static int on_monitor(apr_pool_t *p, server_rec *s)
     return DECLINED;
 }
 
+static int on_pre_mpm(apr_pool_t *p, ap_scoreboard_e sb_type);
+
 void pyhost_daemons_register_hooks(void)
 {
+    /* after the core's, which makes the scoreboard */
+    ap_hook_pre_mpm(on_pre_mpm, NULL, NULL, APR_HOOK_REALLY_LAST);
     ap_hook_child_status(on_child_status, NULL, NULL, APR_HOOK_MIDDLE);
     ap_hook_monitor(on_monitor, NULL, NULL, APR_HOOK_MIDDLE);
 }
@@ -493,7 +513,7 @@ static void reap_all(pid_t *pids, int n, apr_time_t deadline, retired_rec *retir
             }
         }
         if (left) {
-            apr_sleep(apr_time_from_msec(10));
+            apr_sleep(END_POLL);
         }
     } while (left);
 }
@@ -579,10 +599,10 @@ static void fill_defaults(pyhost_group *g, server_rec *s)
         g->response_socket_timeout = g->socket_timeout;
     }
     if (!g->header_buffer_size) {
-        g->header_buffer_size = 32768;
+        g->header_buffer_size = DEFAULT_HEADER_BUFFER_SIZE;
     }
     if (!g->response_buffer_size) {
-        g->response_buffer_size = 65536;
+        g->response_buffer_size = DEFAULT_RESPONSE_BUFFER_SIZE;
     }
 }
 
@@ -599,6 +619,7 @@ int pyhost_daemons_start(apr_pool_t *pconf, server_rec *s)
     parent_pid = getpid();
     main_server = s;
     stopping = 0;
+    spawn_pending = 0;
     kept = ap_retained_data_get(kept_key);
     if (!kept) {
         kept = ap_retained_data_create(kept_key, sizeof(*kept));
@@ -666,12 +687,35 @@ int pyhost_daemons_start(apr_pool_t *pconf, server_rec *s)
             d->process = n;
             d->pool = pconf;
             APR_ARRAY_PUSH(daemons, daemon_rec *) = d;
-            if (spawn(d, s) < 0) {
-                return HTTP_INTERNAL_SERVER_ERROR;
-            }
+        }
+    }
+    /* The processes inherit Apache's scoreboard (mod_wsgi.server_metrics() reads it): on the
+     * first start the MPM makes it after this hook, so they are forked in pre_mpm then; on a
+     * restart it is kept from before and cleared in place, so they can start now. */
+    spawn_pending = 1;
+    return ap_scoreboard_image ? spawn_all() : OK;
+}
+
+static int spawn_all(void)
+{
+    int i;
+    if (!spawn_pending) {
+        return OK;
+    }
+    spawn_pending = 0;
+    for (i = 0; i < daemons->nelts; i++) {
+        if (spawn(APR_ARRAY_IDX(daemons, i, daemon_rec *), main_server) < 0) {
+            return HTTP_INTERNAL_SERVER_ERROR;
         }
     }
     return OK;
+}
+
+static int on_pre_mpm(apr_pool_t *p, ap_scoreboard_e sb_type)
+{
+    (void)p;
+    (void)sb_type;
+    return spawn_all();
 }
 
 void pyhost_daemons_child_init(apr_pool_t *pchild)

@@ -2,8 +2,8 @@
 #ifndef PYHOST_EVENTS_H
 #define PYHOST_EVENTS_H
 
-#include "python/pymodule.h"
-#include "python/wsgi.h"
+#include "python/modstate.h"
+#include "python/call.h"
 
 /* The module functions of python/events.c: subscribe_events, subscribe_shutdown, subscribe_signals,
  * request_data, and the LogHandler factory. */

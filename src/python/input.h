@@ -2,7 +2,7 @@
 #ifndef PYHOST_INPUT_H
 #define PYHOST_INPUT_H
 
-#include "python/wsgi.h"
+#include "python/call.h"
 
 /* A new wsgi.input reading the body through io. */
 PyObject *pyhost_input_new(PyTypeObject *type, pyhost_io *io);

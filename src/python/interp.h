@@ -1,5 +1,5 @@
-/* python/interp.h: Python in a process: initialisation, interpreters per application group, thread
- * states per (thread, interpreter), and the GIL modes.
+/* python/interp.h: an interpreter's record, and the thread states per (thread, interpreter).
+ * (Python's life in the process, and making the interpreters: python/runtime.h.)
  *
  * Entering an interpreter is the same call in every GIL mode: pyhost_interp_enter() attaches
  * this thread's own thread state for that interpreter (taking the shared GIL, the
@@ -28,23 +28,6 @@ typedef struct pyhost_interp {
     int busy; /* requests running in it, for a pool's choice (pool_lock) */
 } pyhost_interp;
 
-/* Initialises Python in this process (Apache child or daemon). Returns 0 on success. */
-int pyhost_python_init(apr_pool_t *p, server_rec *s);
-int pyhost_python_ready(void);
-
-/* Finds or creates the interpreter of an application group. Call without any thread state
- * attached. NULL when it cannot be created: logged in full the first time, and not tried
- * again in this process (each try would leave a half-made interpreter behind). */
-pyhost_interp *pyhost_interp_get(const char *name);
-
-/* Why interpreter name could not be created, for the log line of a request that needed it. */
-const char *pyhost_interp_failure(const char *name);
-
-/* The least busy member of group's pool of size interpreters, from member hint % size on;
- * counted busy until pyhost_interp_done(). NULL if a member cannot be created. */
-pyhost_interp *pyhost_interp_pick(const char *group, int size, int hint);
-void pyhost_interp_done(pyhost_interp *interp);
-
 /* How mod_wsgi 6's messages name interp in this process: "main interpreter in embedded mode",
  * "sub-interpreter 'name' of daemon process 'group'", ... (written into buf). */
 const char *pyhost_interp_context(const pyhost_interp *interp, char *buf, apr_size_t size);
@@ -52,23 +35,25 @@ const char *pyhost_interp_context(const pyhost_interp *interp, char *buf, apr_si
 /* The interpreter this thread entered last (for messages about it). */
 extern _Thread_local pyhost_interp *pyhost_current_interp;
 
+/* The main interpreter, once Python is initialised. */
+extern pyhost_interp *pyhost_main_interp;
+
 /* Attaches this thread to interp and returns the thread state to pass to leave. */
 PyThreadState *pyhost_interp_enter(pyhost_interp *interp);
 void pyhost_interp_leave(PyThreadState *ts);
 
-/* Loads the scripts named for this process (WSGIImportScript and preloaded aliases) whose
- * process group is process_group. */
-void pyhost_import_scripts(const char *process_group);
-
-/* threads=0 daemons: runs the group's imported scripts in this thread (Python's main thread),
- * with SIGTERM, SIGINT and SIGHUP raising SystemExit in them. Returns when they end. */
-void pyhost_run_service(const char *process_group);
-
-/* Tells each interpreter's subscribe_signals callbacks about signum. */
-void pyhost_interp_signal(int signum);
-
-/* Runs shutdown callbacks (with the reason the process stops) and, with
- * WSGIDestroyInterpreter On, finalises Python. */
-void pyhost_python_fini(const char *shutdown_reason);
+/* For python/runtime.c, which makes interpreters and ends them. */
+/* Once, before any interpreter: the registry of thread states lives in p. */
+void pyhost_interp_registry_init(apr_pool_t *p);
+/* Records ts (made by Python with a new interpreter) as this thread's for interp. */
+void pyhost_interp_adopt(pyhost_interp *interp, PyThreadState *ts);
+/* This thread's thread state for interp, made if it has none yet (not attached). */
+PyThreadState *pyhost_interp_tstate(pyhost_interp *interp);
+/* Whether this thread is between an enter and its leave. */
+int pyhost_interp_inside(void);
+/* Removes a thread state that Python has freed from the registry. */
+void pyhost_interp_forget(PyThreadState *ts);
+/* Deletes every registered thread state of interp except keep (the attached one). */
+void pyhost_interp_drop_others(pyhost_interp *interp, PyThreadState *keep);
 
 #endif

@@ -2,7 +2,7 @@
 #ifndef PYHOST_METRICS_H
 #define PYHOST_METRICS_H
 
-#include "python/wsgi.h"
+#include "python/call.h"
 
 /* start_recording_metrics, process_metrics, request_metrics, server_metrics. */
 extern PyMethodDef pyhost_metrics_functions[];

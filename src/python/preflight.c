@@ -11,7 +11,7 @@
 #include "python/preflight.h"
 
 #include "python/interp.h"
-#include "python/pymodule.h"
+#include "python/modstate.h"
 
 #include "apr_strings.h"
 
@@ -93,7 +93,7 @@ static PyObject *preflight(PyObject *module, PyObject *arg)
     if (!v) {
         /* this interpreter is let go while the main one is attached */
         PyThreadState *here = PyEval_SaveThread(), *main_ts;
-        main_ts = pyhost_interp_enter(pyhost_interp_get(""));
+        main_ts = pyhost_interp_enter(pyhost_main_interp);
         v = judge(key + 2, own_gil);
         pyhost_interp_leave(main_ts);
         pyhost_current_interp = self;

@@ -202,6 +202,7 @@ PyObject *pyhost_script_module(pyhost_interp *interp, const char *path, apr_time
 {
     pyhost_loaded *l;
     PyObject *module = NULL;
+    apr_time_t loaded_mtime;
 
     lock_scripts(interp);
     l = apr_hash_get(interp->scripts, path, APR_HASH_KEY_STRING);
@@ -230,9 +231,8 @@ PyObject *pyhost_script_module(pyhost_interp *interp, const char *path, apr_time
         PyThread_release_lock(interp->scripts_lock);
         return module;
     }
-    if (!mtime) {
-        mtime = mtime_of(interp->pool, path);
-    }
+    /* what is loaded is the file as it is now, whatever time the request saw */
+    loaded_mtime = mtime_of(interp->pool, path);
     module = load(interp, path, l != NULL, lc);
     if (module) {
         if (!l) {
@@ -240,7 +240,7 @@ PyObject *pyhost_script_module(pyhost_interp *interp, const char *path, apr_time
             apr_hash_set(interp->scripts, apr_pstrdup(interp->pool, path), APR_HASH_KEY_STRING, l);
         }
         l->module = Py_NewRef(module);
-        l->mtime = mtime;
+        l->mtime = loaded_mtime ? loaded_mtime : mtime;
         l->hook = PyDict_GetItemString(PyModule_GetDict(module), "reload_required") != NULL;
         __atomic_add_fetch(&loaded_count, 1, __ATOMIC_RELAXED);
     }
@@ -256,7 +256,11 @@ int pyhost_script_changed(pyhost_interp *interp, const char *path, apr_time_t mt
     PyObject *m = NULL;
     PyThread_acquire_lock(interp->scripts_lock, WAIT_LOCK);
     l = apr_hash_get(interp->scripts, path, APR_HASH_KEY_STRING);
-    changed = l && l->module && mtime && mtime != l->mtime;
+    /* A request carries the time Apache saw: one seen before the file last changed (sent again
+     * after the restart it caused, or on its way meanwhile) differs from what this process
+     * loaded although the file does not; only the file itself says it changed. */
+    changed =
+        l && l->module && mtime && mtime != l->mtime && mtime_of(interp->pool, path) != l->mtime;
     hook = !changed && l && l->module && l->hook;
     PyThread_release_lock(interp->scripts_lock);
     if (!hook) {

@@ -15,8 +15,9 @@
 PyObject *pyhost_script_module(pyhost_interp *interp, const char *path, apr_time_t mtime,
                                int reload, const pyhost_logctx *lc);
 
-/* Whether the loaded module of path is older than mtime, or its reload_required() hook says
- * it must be reloaded (for daemon reloading). Call it without a thread state attached. */
+/* Whether the script at path changed since its module was loaded (the request's mtime differs
+ * and so does the file's), or its reload_required() hook says it must be reloaded (for daemon
+ * reloading). Call it without a thread state attached. */
 int pyhost_script_changed(pyhost_interp *interp, const char *path, apr_time_t mtime);
 
 /* 1 the first time it is asked about the loaded script at path in interp (attached), then 0:

@@ -10,7 +10,7 @@
 #include "python/events.h"
 #include "python/input.h"
 #include "python/metrics.h"
-#include "python/pymodule.h"
+#include "python/modstate.h"
 #include "python/script.h"
 #include "shared/process.h"
 

@@ -9,7 +9,9 @@ threads=15). In interleaved rounds, for each target:
   200 slow readers of a 16 MB response (-X) or 60 slow uploaders of a 64 KB body (-B) on the
   same target; the figure is the rate under attack over the rate alone.
 - bodies: 16 MB responses yielded in 64 KB blocks and 16 MB uploads read in 64 KB blocks,
-  4 connections (wrk), in MB/s.
+  4 connections (wrk), in MB/s, and the CPU time the server's processes (Apache's and the
+  daemons') spent per GiB moved: a cost that the load of a shared machine moves far less than
+  a rate.
 
 Everything runs on loopback, each run bounded by --duration; the attack tools are stopped
 after each run. Figures move with the load of the machine: compare within one run.
@@ -110,6 +112,19 @@ def wrk(url, duration, connections, script=None):
     return float(m.group(1))
 
 
+def server_cpu(a):
+    """CPU seconds used so far by the processes of Apache a (its children and daemons)."""
+    total = 0
+    for pid in a.session_pids():
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def attack(kind, url, duration):
     """Starts slowhttptest against url; returns its process (stopped by the caller)."""
     if kind == "readers":
@@ -182,11 +197,14 @@ def main():
                               "%.2f" % (n + 1, run, name, alone, under, value), flush=True)
                         time.sleep(2)  # the attack's connections close
                     else:
+                        cpu = server_cpu(a)
                         rate = wrk(a.url(prefix + ("/big" if run == "download" else "/upload")),
                                    args.duration, 4, lua.name if run == "upload" else None)
                         value = rate * 16
-                        print("round %d %-10s %-18s %8.0f MB/s" % (n + 1, run, name, value),
-                              flush=True)
+                        cost = (server_cpu(a) - cpu) / (rate * args.duration * 16 / 1024)
+                        results.setdefault((run + " cpu", name), []).append(cost)
+                        print("round %d %-10s %-18s %8.0f MB/s, server CPU %.3f s/GiB" % (
+                            n + 1, run, name, value, cost), flush=True)
                     results.setdefault((run, name), []).append(value)
     finally:
         os.unlink(lua.name)
@@ -205,6 +223,9 @@ def main():
                       title, med["pyhost daemon"] / med["pyhost embedded"],
                       med["pyhost embedded"] / med["mod_wsgi embedded"],
                       med["pyhost daemon"] / med["mod_wsgi daemon"]))
+            print("  %-15s server CPU per GiB: %s" % (title, ", ".join(
+                "%s %.3f s" % (name, statistics.median(results[(run + " cpu", name)]))
+                for name, _, _ in targets)))
 
 
 if __name__ == "__main__":

@@ -81,6 +81,23 @@ def test_large_streamed_payload_read_directly_and_through_the_buffer(split):
         assert decode(stream_of(frames), split, way) == [expected(frames)]
 
 
+@pytest.mark.parametrize("split", ["whole", "bytes"])
+def test_payloads_read_straight_to_their_end_take_the_next_header_along(split):
+    """Payloads that fit the 5000-byte buffer are read straight into it to their end, the next
+    frame's header in the same read: back-to-back large frames, an empty one, a held one after
+    them and a truncation inside the last all come out as sent, however the stream is cut."""
+    frames = [(DATA, bytes(i % 253 for i in range(4500))), (DATA, b"\x01" * 4096),
+              (BODY, bytes(range(256)) * 19, 0), (DATA, b""), (DATA, b"\x02" * 4999),
+              (HEAD, struct.pack("=II", 0, 2) + b"OK"), (END, b"")]
+    s = stream_of(frames)
+    lines = decode(s, split, "into")
+    assert set(lines) == {expected(frames)}
+    cut = s[:-8 - 10 - 8 - 10]  # inside the last DATA payload
+    assert decode(cut, "whole", "into") == [expected(frames[:4], "").rstrip() + " "
+                                            + shown(DATA, b"\x02" * 4989, length=4999)
+                                            + " TRUNCATED"]
+
+
 def test_every_truncation_is_named_for_where_it_fell():
     """Each prefix of a stream: END when it stops between two frames, TRUNCATED when inside
     one (its header, a held payload, or a streamed payload), with the whole frames before."""

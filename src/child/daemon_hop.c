@@ -45,9 +45,11 @@ APLOG_USE_MODULE(wsgi);
  * same write as its environ; more is pulled by the daemon (MORE), so a slow client does not
  * hold a daemon thread. */
 #define EAGER_BODY 65536
-/* The body frames of one answer to MORE: sent as each is read from the client, so the daemon
- * reads one while the next is read. */
-#define BODY_FRAME 65536
+/* The most pieces of body (buckets as read from the client) one BODY frame is written from. */
+#define BODY_IOV 64
+/* A DATA payload read straight from the daemon goes into a buffer of this size (each thread
+ * has one, made on first use): a large response costs one read per frame and no copy. */
+#define DIRECT_BUFFER (256 * 1024)
 /* Between attempts to connect while the group's socket is missing or its backlog full (the
  * group restarting): short against connect-timeout, long enough not to spin. */
 #define CONNECT_RETRY_PAUSE apr_time_from_msec(20)
@@ -62,9 +64,10 @@ APLOG_USE_MODULE(wsgi);
 /* One kept connection of one Apache thread to one daemon group. */
 typedef struct {
     int fd;
-    pid_t pid;        /* of the daemon that accepted it, from its HELLO */
-    int hello_sent;   /* the secret went with the first request */
-    pyhost_reader rd; /* the daemon's frames */
+    pid_t pid;             /* of the daemon that accepted it, from its HELLO */
+    int hello_sent;        /* the secret went with the first request */
+    pyhost_reader rd;      /* the daemon's frames */
+    pyhost_ring_ctl *ring; /* the response ring the daemon shared, once it has */
 } aconn;
 
 /* What each Apache thread keeps: its connections, by group index, and its request buffer.
@@ -73,7 +76,8 @@ typedef struct {
     aconn *conns;
     int n;
     pyhost_buf out;
-    pyhost_buf more; /* answers to MORE, kept: a large body is many of them */
+    pyhost_buf more;   /* answers to MORE from a body read before the hop */
+    pyhost_buf direct; /* DATA payloads read straight (DIRECT_BUFFER) */
 } thread_state;
 
 static _Thread_local thread_state tls;
@@ -93,6 +97,7 @@ static void thread_end(void *data)
     free(t->conns);
     pyhost_buf_free(&t->out);
     pyhost_buf_free(&t->more);
+    pyhost_buf_free(&t->direct);
     t->conns = NULL;
     t->n = 0;
 }
@@ -131,6 +136,8 @@ static void conn_drop(aconn *c)
     c->pid = 0;
     c->hello_sent = 0;
     pyhost_reader_reset(&c->rd, -1);
+    pyhost_ring_unmap(c->ring);
+    c->ring = NULL;
 }
 
 static void set_timeout(int fd, int which, apr_interval_time_t t)
@@ -156,7 +163,7 @@ static int conn_open(aconn *c, const pyhost_group *g)
 {
     apr_time_t until = apr_time_now() + g->connect_timeout;
     struct sockaddr_un addr;
-    int err;
+    int err, sndbuf = PYHOST_SOCKET_BUFFER;
     memset(&addr, 0, sizeof(addr));
     addr.sun_family = AF_UNIX;
     strcpy(addr.sun_path, g->socket_path);
@@ -169,6 +176,7 @@ static int conn_open(aconn *c, const pyhost_group *g)
             fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
             pyhost_stats_connect(g, apr_time_now() - (until - g->connect_timeout));
             set_timeout(fd, SO_SNDTIMEO, g->socket_timeout);
+            setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
             /* until a daemon accepts it (its HELLO), the wait is connect-timeout's */
             set_timeout(fd, SO_RCVTIMEO,
                         g->connect_timeout ? g->connect_timeout : g->socket_timeout);
@@ -212,11 +220,11 @@ static int has_body(request_rec *r)
     return apr_table_get(r->headers_in, "Transfer-Encoding") || (cl && strcmp(cl, "0"));
 }
 
-/* Appends BODY frames with up to max bytes of the body, then the frame that ends the
- * exchange: EOF when the body is complete, PAUSE otherwise. block: wait for the client.
- * held: the body, read whole before the hop (request-buffer-size), or NULL. */
+/* Appends a BODY frame with up to max bytes of the body that ends the exchange: EOF when the
+ * body is complete (*done set), PAUSE otherwise. block: wait for the client. held: the body,
+ * read whole before the hop (request-buffer-size), or NULL. */
 static apr_status_t add_body(request_rec *r, apr_bucket_brigade *bb, pyhost_body *held,
-                             pyhost_buf *out, apr_size_t max, int block)
+                             pyhost_buf *out, apr_size_t max, int block, int *done)
 {
     apr_size_t at = pyhost_frame_begin(out, PYHOST_F_BODY, 0, 0), got = 0;
     int eos = 0;
@@ -256,15 +264,14 @@ static apr_status_t add_body(request_rec *r, apr_bucket_brigade *bb, pyhost_body
     if (APR_STATUS_IS_EAGAIN(rv)) {
         rv = APR_SUCCESS;
     }
-    out->data[at + 1] = (char)(rv != APR_SUCCESS ? PYHOST_FL_EOF
-                               : eos             ? PYHOST_FL_EOF
-                                                 : PYHOST_FL_PAUSE);
+    *done = rv != APR_SUCCESS || eos;
+    out->data[at + 1] = (char)(*done ? PYHOST_FL_EOF : PYHOST_FL_PAUSE);
     pyhost_frame_end(out, at);
     return rv;
 }
 
 static void build_request(pyhost_route *rt, pyhost_buf *out, apr_bucket_brigade *bb,
-                          pyhost_body *held)
+                          pyhost_body *held, int *body_done)
 {
     request_rec *r = rt->r;
     const pyhost_dir_cfg *d = rt->cfg;
@@ -292,7 +299,7 @@ static void build_request(pyhost_route *rt, pyhost_buf *out, apr_bucket_brigade 
             pyhost_frame_add(out, PYHOST_F_BODY, PYHOST_FL_PAUSE, 0, NULL, 0);
         }
         else {
-            add_body(r, bb, held, out, EAGER_BODY, 0);
+            add_body(r, bb, held, out, EAGER_BODY, 0, body_done);
         }
     }
 }
@@ -311,12 +318,14 @@ typedef struct {
     request_rec *r;
     const pyhost_group *g;
     aconn *c;
-    apr_bucket_brigade *bb; /* response data not yet passed */
-    apr_bucket_brigade *in; /* for reading the request body */
+    apr_bucket_brigade *bb;   /* response data not yet passed */
+    apr_bucket_brigade *in;   /* for reading the request body */
+    apr_bucket_brigade *sent; /* body buckets a BODY frame is being written from */
     apr_size_t buffered;
     int status;          /* the handler's result, with HOP_DONE and HOP_FAIL */
     int head_seen;       /* the response has begun */
     int body_pulled;     /* the daemon asked for body (MORE): the request cannot be sent again */
+    int body_done;       /* the body's end (EOF) was sent: a later MORE is answered with EOF */
     int ended;           /* the exchange ended in step (END or REFUSE): the next frame is new */
     int unflushed;       /* response data passed or held since the client was last flushed */
     int client_gone;     /* writing to the client failed */
@@ -544,7 +553,25 @@ static pyhost_read_result take_data(response *x, int keep)
             x->client_gone = 1;
             return PYHOST_READ_OK; /* relay() ends the exchange */
         }
-        if ((res = pyhost_read_some(&c->rd, max, &p, &n)) != PYHOST_READ_OK) {
+        if (keep && x->spool && !x->buffered &&
+            pyhost_reader_buffered(&c->rd) < pyhost_spool_piece(x->spool) &&
+            max >= pyhost_spool_piece(x->spool)) {
+            /* a piece or more to come, less at hand: what is at hand copied, the rest read
+             * straight after it, to the frame's end when it fits, and at least a piece (the rest
+             * of a frame the daemon wrote at once comes at once) */
+            apr_size_t want = max > DIRECT_BUFFER ? DIRECT_BUFFER : max, got = 0;
+            pyhost_buf_reserve(&tls.direct, DIRECT_BUFFER);
+            do {
+                res = pyhost_read_into(&c->rd, tls.direct.data + got, want - got, &n);
+                got += n;
+            } while (res == PYHOST_READ_OK && got < pyhost_spool_piece(x->spool));
+            p = tls.direct.data;
+            n = got;
+        }
+        else {
+            res = pyhost_read_some(&c->rd, max, &p, &n);
+        }
+        if (res != PYHOST_READ_OK) {
             return res;
         }
         if (keep && x->spool && !x->buffered && n >= pyhost_spool_piece(x->spool)) {
@@ -575,6 +602,63 @@ static pyhost_read_result take_data(response *x, int keep)
     return PYHOST_READ_OK;
 }
 
+/* The daemon's RING: its memory file, mapped for as long as the connection lasts. */
+static int take_ring(response *x)
+{
+    aconn *c = x->c;
+    int fd = c->rd.passed_fd;
+    c->rd.passed_fd = -1;
+    if (fd < 0 || c->ring) {
+        if (fd >= 0) {
+            close(fd);
+        }
+        return -1;
+    }
+    c->ring = pyhost_ring_map(fd);
+    close(fd);
+    return c->ring ? 0 : -1;
+}
+
+/* An RDATA frame: len response bytes at ring position at, given on as a DATA payload is (the
+ * spool or the core copies what it keeps), then marked done. -1 for a frame out of bounds. */
+static int take_ring_data(response *x, const pyhost_frame *f)
+{
+    aconn *c = x->c;
+    const char *p = pyhost_reader_payload(&c->rd);
+    apr_bucket_alloc_t *ba = x->r->connection->bucket_alloc;
+    uint64_t at;
+    uint32_t n;
+    const char *data;
+    if (f->len < 12 || !c->ring) {
+        return -1;
+    }
+    memcpy(&at, p, 8);
+    memcpy(&n, p + 8, 4);
+    if (n > PYHOST_RING_BLOCK || at % PYHOST_RING_SIZE + n > PYHOST_RING_SIZE) {
+        return -1;
+    }
+    data = (const char *)c->ring + PYHOST_RING_CTL + at % PYHOST_RING_SIZE;
+    if (x->override || x->client_gone) {
+        /* dropped */
+    }
+    else if (x->spool) {
+        if ((x->buffered && spool_pass(x) != APR_SUCCESS) ||
+            pyhost_spool_write(x->spool, x->bb, data, n) != APR_SUCCESS) {
+            x->client_gone = 1;
+        }
+    }
+    else {
+        APR_BRIGADE_INSERT_TAIL(x->bb, apr_bucket_heap_create(data, n, NULL, ba));
+        x->buffered += n;
+        x->unflushed = 1;
+        if (x->buffered >= (apr_size_t)x->g->response_buffer_size) {
+            pass(x, 0);
+        }
+    }
+    pyhost_ring_release(c->ring, at + n);
+    return 0;
+}
+
 static void take_file(response *x, int64_t offset, int64_t len)
 {
     int fd = x->c->rd.passed_fd;
@@ -588,40 +672,94 @@ static void take_file(response *x, int64_t offset, int64_t len)
     }
 }
 
-/* Sends MORE's answer: up to want bytes of the body, read from the client. */
-static int answer_more(response *x, uint32_t want)
+/* Up to n bytes of the body for one BODY frame, as pieces of iov from *niov on: from the body
+ * read before the hop (copied), or from the client, the buckets as read (kept in x->sent until
+ * the frame is written). wait: wait for the client if nothing is at hand. *eos: the body is
+ * complete. APR_SUCCESS, or the error reading from the client. */
+static apr_status_t body_gather(response *x, apr_size_t n, int wait, struct iovec *iov, int *niov,
+                                apr_size_t *got, int *eos)
 {
-    pyhost_buf *out = &tls.more;
-    int first = 1, more, err;
-    do {
-        uint32_t n = want > BODY_FRAME ? BODY_FRAME : want, got;
-        struct iovec iov;
-        apr_status_t rv;
-        out->len = 0;
-        pyhost_buf_reserve(out, (apr_size_t)n + sizeof(pyhost_frame));
-        rv = add_body(x->r, x->in, x->body, out, n, first);
-        got = (uint32_t)(out->len - sizeof(pyhost_frame));
-        if (rv != APR_SUCCESS) {
-            out->data[1] = (char)PYHOST_FL_EOF;
-            ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, x->r,
-                          "reading the request body from the client failed; the application "
-                          "sees it end here");
+    apr_status_t rv = APR_SUCCESS;
+    *got = 0;
+    *eos = 0;
+    if (x->body) {
+        pyhost_buf_reserve(&tls.more, n);
+        *got = pyhost_body_take(x->body, tls.more.data, n);
+        iov[*niov].iov_base = tls.more.data;
+        iov[(*niov)++].iov_len = *got;
+        *eos = *got < n;
+        return APR_SUCCESS;
+    }
+    while (*got < n && *niov < BODY_IOV) {
+        apr_bucket *e;
+        const char *data;
+        apr_size_t len;
+        if (APR_BRIGADE_EMPTY(x->in)) {
+            rv = ap_get_brigade(x->r->input_filters, x->in, AP_MODE_READBYTES,
+                                wait && !*got ? APR_BLOCK_READ : APR_NONBLOCK_READ,
+                                (apr_off_t)(n - *got));
+            if (rv != APR_SUCCESS || APR_BRIGADE_EMPTY(x->in)) {
+                break;
+            }
         }
-        /* a full frame with more wanted: the exchange goes on, so the daemon reads this one
-         * while the next is read from the client */
-        more = out->data[1] == (char)PYHOST_FL_PAUSE && got == n && want > n;
-        if (more) {
-            out->data[1] = 0;
+        e = APR_BRIGADE_FIRST(x->in);
+        if (APR_BUCKET_IS_EOS(e)) {
+            *eos = 1;
+            break;
         }
-        iov.iov_base = out->data;
-        iov.iov_len = out->len;
-        if ((err = pyhost_sendv(x->c->fd, &iov, 1, -1))) {
+        if ((rv = apr_bucket_read(e, &data, &len, APR_BLOCK_READ)) != APR_SUCCESS) {
+            break;
+        }
+        if (len > n - *got) {
+            apr_bucket_split(e, n - *got);
+            len = n - *got;
+        }
+        APR_BUCKET_REMOVE(e);
+        APR_BRIGADE_INSERT_TAIL(x->sent, e);
+        if (len) {
+            iov[*niov].iov_base = (void *)data;
+            iov[(*niov)++].iov_len = len;
+            *got += len;
+        }
+    }
+    return APR_STATUS_IS_EAGAIN(rv) ? APR_SUCCESS : rv;
+}
+
+/* Sends MORE's answer: up to want bytes of the body in BODY frames, each written from the
+ * data as read from the client. The first read waits for the client unless the daemon asked
+ * ahead; the exchange goes on while frames are full and more is wanted, so the daemon reads
+ * one while the next is read from the client. */
+static int answer_more(response *x, uint32_t want, int ahead)
+{
+    int first = 1;
+    for (;;) {
+        struct iovec iov[BODY_IOV];
+        pyhost_frame f = {PYHOST_F_BODY, 0, 0, 0};
+        apr_size_t n = want > PYHOST_BODY_FRAME ? PYHOST_BODY_FRAME : want, got = 0;
+        int niov = 1, eos = 1, more, err;
+        if (!x->body_done) {
+            apr_status_t rv = body_gather(x, n, first && !ahead, iov, &niov, &got, &eos);
+            if (rv != APR_SUCCESS) {
+                eos = 1;
+                ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, x->r,
+                              "reading the request body from the client failed; the application "
+                              "sees it end here");
+            }
+        }
+        want -= (uint32_t)got;
+        more = !eos && want && got && (got == n || niov == BODY_IOV);
+        f.flags = (uint8_t)(eos ? PYHOST_FL_EOF : more ? 0 : PYHOST_FL_PAUSE);
+        f.len = (uint32_t)got;
+        x->body_done |= eos;
+        iov[0].iov_base = &f;
+        iov[0].iov_len = sizeof(f);
+        err = pyhost_sendv(x->c->fd, iov, niov, -1);
+        apr_brigade_cleanup(x->sent);
+        if (err || !more) {
             return err;
         }
-        want -= got;
         first = 0;
-    } while (more);
-    return 0;
+    }
 }
 
 /* The daemon's HELLO: its pid, and from now on the wait for a response is socket-timeout's. */
@@ -673,7 +811,7 @@ static hop_outcome relay(response *x)
             }
             pyhost_reader_skip(&c->rd, f.len);
             x->body_pulled = 1; /* the body is being consumed: no resending any more */
-            if (answer_more(x, want)) {
+            if (answer_more(x, want, f.flags & PYHOST_FL_AHEAD)) {
                 return broken(x, errno);
             }
             break;
@@ -716,6 +854,19 @@ static hop_outcome relay(response *x)
             take_file(x, span[0], span[1]);
             break;
         }
+        case PYHOST_F_RING:
+        case PYHOST_F_RDATA:
+            rv = f.type == PYHOST_F_RING ? take_ring(x) : take_ring_data(x, &f);
+            pyhost_reader_skip(&c->rd, f.len);
+            if (rv < 0) {
+                ap_log_rerror(APLOG_MARK, APLOG_ERR, 0, r, "%s sent a response ring frame %s",
+                              who(r, x->g, c),
+                              f.type == PYHOST_F_RING ? "whose memory cannot be mapped"
+                                                      : "out of the ring's bounds");
+                x->status = HTTP_BAD_GATEWAY;
+                return x->head_seen ? HOP_CUT_SHORT : HOP_FAIL;
+            }
+            break;
         case PYHOST_F_END:
             pyhost_reader_skip(&c->rd, f.len);
             x->ended = 1;
@@ -899,10 +1050,11 @@ int pyhost_daemon_hop(pyhost_route *rt)
     x.c = c;
     x.bb = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     x.in = apr_brigade_create(r->pool, r->connection->bucket_alloc);
+    x.sent = apr_brigade_create(r->pool, r->connection->bucket_alloc);
     if (buffer_body(&x) != APR_SUCCESS) {
         return x.status;
     }
-    build_request(rt, &tls.out, x.in, x.body);
+    build_request(rt, &tls.out, x.in, x.body, &x.body_done);
 
     /* A process that is stopping hands the request back (GOODBYE, or REFUSE with RETRY);
      * it is sent again, to another process or the replacement, within connect-timeout. */

@@ -29,6 +29,7 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
+#include <poll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -39,9 +40,12 @@ APLOG_USE_MODULE(wsgi);
  * with it usually come in one system call. */
 #define READ_CHUNK 16384
 /* A response block up to this size is copied into the frame buffer, so several go out in one
- * write; a bigger one is written from the application's own buffer (the copy would cost more
- * than the extra iovec). */
+ * write; a bigger one goes through the response ring (shared/protocol.h), or is written from
+ * the application's own buffer where there is no ring. */
 #define COPY_LIMIT 32768
+/* A daemon waiting for room in the ring looks this often whether the request is still wanted
+ * (the watch answered for it, or Apache closed the connection). */
+#define RING_POLL_MS 100
 /* Response bytes held before they are written even without a flush: bounds the copy per
  * connection and lets Apache start on a long response. */
 #define OUT_HIGH_WATER 65536
@@ -58,6 +62,9 @@ typedef struct dconn {
     int authed;
     pyhost_reader rd; /* Apache's frames */
     struct dconn *next, *prev;
+    pyhost_ring_ctl *ring; /* the response ring shared with Apache, once made */
+    uint64_t ring_pos;     /* where the next block goes in it */
+    int ring_failed;       /* it could not be made: blocks go through the socket */
 } dconn;
 
 struct dio;
@@ -150,6 +157,7 @@ static void conn_close(dconn *c)
     pthread_mutex_unlock(&sv.mu);
     close(c->fd);
     pyhost_reader_free(&c->rd);
+    pyhost_ring_unmap(c->ring);
     free(c);
 }
 
@@ -207,6 +215,7 @@ static void accept_all(void)
         pyhost_frame f = {PYHOST_F_HELLO, 0, 0, 8};
         uint32_t magic = PYHOST_PROTO_MAGIC;
         int32_t pid = (int32_t)sv.pid;
+        int sndbuf = PYHOST_SOCKET_BUFFER;
         struct iovec iov = {hello, sizeof(hello)};
         if (fd < 0) {
             break;
@@ -215,6 +224,7 @@ static void accept_all(void)
         tv.tv_usec = 0;
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof(sndbuf));
         memcpy(hello, &f, sizeof(f));
         memcpy(hello + sizeof(f), &magic, 4);
         memcpy(hello + sizeof(f) + 4, &pid, 4);
@@ -250,7 +260,9 @@ typedef struct dio {
     dconn *c;
     worker *w;
     int eof;         /* the whole body has arrived */
-    int open;        /* BODY frames are coming until EOF or PAUSE */
+    int open;        /* body exchanges not yet ended by EOF or PAUSE (at most two) */
+    uint32_t ask[2]; /* of those, oldest first: body bytes asked for and not yet announced */
+    int pulled;      /* MORE was sent: the body is larger than what came with the request */
     int pending;     /* flags of the BODY frame being read, applied when it is all taken */
     int broken;      /* the connection is out of step: close it (atomic: see is_broken) */
     int head_queued; /* the response head is in w->out */
@@ -271,16 +283,28 @@ static void set_broken(dio *d)
     __atomic_store_n(&d->broken, 1, __ATOMIC_SEQ_CST);
 }
 
+/* The BODY frame just taken ended: so does its exchange, on EOF or PAUSE. */
 static void apply_pending(dio *d)
 {
     if (d->pending & PYHOST_FL_EOF) {
         d->eof = 1;
-        d->open = 0;
     }
-    else if (d->pending & PYHOST_FL_PAUSE) {
-        d->open = 0;
+    if (d->pending & (PYHOST_FL_EOF | PYHOST_FL_PAUSE) && d->open) {
+        d->open--;
+        d->ask[0] = d->ask[1];
+        d->ask[1] = 0;
     }
     d->pending = 0;
+}
+
+/* A BODY frame's header: its bytes are no longer awaited. */
+static void body_frame(dio *d, const pyhost_frame *f)
+{
+    d->ask[0] -= f->len < d->ask[0] ? f->len : d->ask[0];
+    d->pending = f->flags;
+    if (!f->len) {
+        apply_pending(d);
+    }
 }
 
 /* The worker's claim on writing to its request's connection: -1 once the watch has answered
@@ -344,14 +368,25 @@ static apr_status_t send_out(dio *d, const char *data, apr_size_t len, const voi
     return APR_SUCCESS;
 }
 
-/* Asks Apache for more of the body. */
-static int pull(dio *d, apr_size_t want)
+/* Asks Apache for more of the body: want bytes (within the pull limits) when nothing is
+ * coming, or, ahead, the next part while the application still reads the last. */
+static int pull(dio *d, apr_size_t want, int ahead)
 {
-    uint32_t n =
-        (uint32_t)(want > BODY_PULL ? (want > BODY_PULL_MAX ? BODY_PULL_MAX : want) : BODY_PULL);
-    pyhost_frame_add(&d->w->out, PYHOST_F_MORE, 0, 0, &n, sizeof(n));
-    d->open = 1;
+    uint32_t n = ahead              ? PYHOST_BODY_AHEAD
+                 : want > BODY_PULL ? (want > BODY_PULL_MAX ? BODY_PULL_MAX : (uint32_t)want)
+                                    : BODY_PULL;
+    pyhost_frame_add(&d->w->out, PYHOST_F_MORE, ahead ? PYHOST_FL_AHEAD : 0, 0, &n, sizeof(n));
+    d->ask[d->open++] = n;
+    d->pulled = 1;
     return send_out(d, NULL, 0, NULL, 0, -1) == APR_SUCCESS ? 0 : -1;
+}
+
+/* Whether to ask ahead: one exchange open, and less than half an ahead's worth of it still to
+ * come or unread. */
+static int ask_ahead(const dio *d)
+{
+    return d->pulled && !d->eof && d->open == 1 &&
+           d->ask[0] + pyhost_reader_left(&d->c->rd) <= PYHOST_BODY_AHEAD / 2;
 }
 
 static apr_status_t d_read(pyhost_io *io, char *buf, apr_size_t *len)
@@ -362,6 +397,9 @@ static apr_status_t d_read(pyhost_io *io, char *buf, apr_size_t *len)
     *len = 0;
     if (d->active) {
         touch();
+    }
+    if (ask_ahead(d) && pull(d, 0, 1) < 0) {
+        return APR_ECONNRESET;
     }
     for (;;) {
         pyhost_frame f;
@@ -380,21 +418,18 @@ static apr_status_t d_read(pyhost_io *io, char *buf, apr_size_t *len)
         if (d->eof) {
             return APR_SUCCESS;
         }
-        if (!d->open && pull(d, want) < 0) {
+        if (!d->open && pull(d, want, 0) < 0) {
             return APR_ECONNRESET;
         }
         if (pyhost_read_frame(rd, &f) != PYHOST_READ_OK || f.type != PYHOST_F_BODY) {
             set_broken(d);
             return APR_EGENERAL;
         }
-        d->pending = f.flags;
-        if (!f.len) {
-            apply_pending(d);
-        }
+        body_frame(d, &f);
     }
 }
 
-/* Reads and drops what remains of the current body exchange, so the connection is in step. */
+/* Reads and drops what remains of the open body exchanges, so the connection is in step. */
 static void drain(dio *d)
 {
     pyhost_reader *rd = &d->c->rd;
@@ -416,10 +451,7 @@ static void drain(dio *d)
             set_broken(d);
             return;
         }
-        d->pending = f.flags;
-        if (!f.len) {
-            apply_pending(d);
-        }
+        body_frame(d, &f);
     }
 }
 
@@ -446,6 +478,99 @@ static apr_status_t d_start(pyhost_io *io, int status, const char *status_line,
     return APR_SUCCESS;
 }
 
+/* The connection's ring, made and passed to Apache (with what w->out holds) on first use. 0
+ * when there is none: the block goes through the socket. */
+static int ring_ready(dio *d)
+{
+    dconn *c = d->c;
+    uint32_t size = PYHOST_RING_SIZE;
+    int fd;
+    if (c->ring || c->ring_failed) {
+        return c->ring != NULL;
+    }
+    if ((fd = pyhost_ring_create(&c->ring)) < 0) {
+        c->ring_failed = 1;
+        return 0;
+    }
+    pyhost_frame_add(&d->w->out, PYHOST_F_RING, 0, 0, &size, sizeof(size));
+    send_out(d, NULL, 0, NULL, 0, fd);
+    close(fd);
+    return 1;
+}
+
+/* Waits until the ring has room for the block ending at end. 0, or -1 when the request is no
+ * longer wanted (the watch answered for it, Apache closed the connection) or socket-timeout
+ * passed. */
+static int ring_room(dio *d, uint64_t end)
+{
+    apr_time_t until =
+        apr_time_now() + (sv.g->socket_timeout ? sv.g->socket_timeout : apr_time_from_sec(3600));
+    uint64_t need = end > PYHOST_RING_SIZE ? end - PYHOST_RING_SIZE : 0;
+    uint64_t want = end > PYHOST_RING_SIZE / 2 ? end - PYHOST_RING_SIZE / 2 : 0;
+    int rv = 0;
+    if (__atomic_load_n(&d->c->ring->done, __ATOMIC_SEQ_CST) >= need) {
+        return 0;
+    }
+    /* waiting for room is waiting to write: the watch, answering for the request meanwhile,
+     * cuts the connection as for a worker blocked in a write */
+    if (write_begin(d->w) < 0) {
+        set_broken(d);
+        return -1;
+    }
+    while (!pyhost_ring_wait(d->c->ring, need, want > need ? want : need, RING_POLL_MS)) {
+        struct pollfd p = {d->c->fd, POLLRDHUP, 0};
+        if (is_broken(d) || (__atomic_load_n(&d->w->ctl, __ATOMIC_ACQUIRE) & CTL_GONE) ||
+            (poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR))) ||
+            apr_time_now() > until) {
+            rv = -1;
+            break;
+        }
+    }
+    if (write_end(d->w) < 0) {
+        rv = -1;
+    }
+    if (rv < 0) {
+        set_broken(d);
+    }
+    return rv;
+}
+
+/* Sends a block through the ring: copied in, block by block, each announced by an RDATA frame
+ * (the last followed by END when last). */
+static apr_status_t ring_write(dio *d, const char *data, apr_size_t len, int last)
+{
+    dconn *c = d->c;
+    char *base = (char *)c->ring + PYHOST_RING_CTL;
+    while (len) {
+        uint32_t n = len > PYHOST_RING_BLOCK ? PYHOST_RING_BLOCK : (uint32_t)len;
+        uint64_t at = c->ring_pos;
+        pyhost_frame end = {PYHOST_F_END, 0, 0, 0};
+        char span[12];
+        apr_status_t rv;
+        if (at % PYHOST_RING_SIZE + n > PYHOST_RING_SIZE) {
+            at += PYHOST_RING_SIZE - at % PYHOST_RING_SIZE; /* never across the end */
+        }
+        if (ring_room(d, at + n) < 0) {
+            return APR_ECONNRESET;
+        }
+        memcpy(base + at % PYHOST_RING_SIZE, data, n);
+        c->ring_pos = at + n;
+        memcpy(span, &at, 8);
+        memcpy(span + 8, &n, 4);
+        pyhost_frame_add(&d->w->out, PYHOST_F_RDATA, 0, 0, span, sizeof(span));
+        data += n;
+        len -= n;
+        if (last && !len) {
+            d->ended = 1;
+        }
+        rv = send_out(d, NULL, 0, last && !len ? &end : NULL, last && !len ? sizeof(end) : 0, -1);
+        if (rv != APR_SUCCESS) {
+            return rv;
+        }
+    }
+    return APR_SUCCESS;
+}
+
 static apr_status_t d_write(pyhost_io *io, const char *data, apr_size_t len, int flags)
 {
     dio *d = (dio *)io;
@@ -455,6 +580,9 @@ static apr_status_t d_write(pyhost_io *io, const char *data, apr_size_t len, int
     apr_size_t elen = 0;
     if (is_broken(d)) {
         return APR_ECONNRESET;
+    }
+    if (len > COPY_LIMIT && ring_ready(d)) {
+        return ring_write(d, data, len, flags & PYHOST_OUT_LAST);
     }
     if (len <= COPY_LIMIT) {
         if (len) {

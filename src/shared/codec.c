@@ -145,27 +145,24 @@ void pyhost_reader_free(pyhost_reader *rd)
     pyhost_buf_free(&rd->in);
 }
 
-/* One read from the socket into buf: the count, 0 at the end, -1 with errno. A descriptor
- * that arrives is kept in rd->passed_fd (one that was there is closed: only the latest FILE
- * frame's is wanted). */
-static ssize_t sock_read(pyhost_reader *rd, char *buf, apr_size_t len)
+/* One read from the socket into the n buffers of iov: the count, 0 at the end, -1 with errno. A
+ * descriptor that arrives is kept in rd->passed_fd (one that was there is closed: only the
+ * latest FILE frame's is wanted). */
+static ssize_t sock_readv(pyhost_reader *rd, struct iovec *iov, int n)
 {
     char control[CMSG_SPACE(sizeof(int))];
-    struct iovec iov;
     struct msghdr msg;
     struct cmsghdr *cm;
     ssize_t r;
     if (!rd->take_fds) {
         do {
-            r = read(rd->fd, buf, len);
+            r = n == 1 ? read(rd->fd, iov->iov_base, iov->iov_len) : readv(rd->fd, iov, n);
         } while (r < 0 && errno == EINTR);
         return r;
     }
-    iov.iov_base = buf;
-    iov.iov_len = len;
     memset(&msg, 0, sizeof(msg));
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
+    msg.msg_iov = iov;
+    msg.msg_iovlen = (size_t)n;
     msg.msg_control = control;
     msg.msg_controllen = sizeof(control);
     do {
@@ -185,6 +182,12 @@ static ssize_t sock_read(pyhost_reader *rd, char *buf, apr_size_t len)
         }
     }
     return r;
+}
+
+static ssize_t sock_read(pyhost_reader *rd, char *buf, apr_size_t len)
+{
+    struct iovec iov = {buf, len};
+    return sock_readv(rd, &iov, 1);
 }
 
 /* Makes n unread bytes available at in.data + pos. at_boundary: the stream may end here
@@ -278,7 +281,20 @@ pyhost_read_result pyhost_read_into(pyhost_reader *rd, char *buf, apr_size_t max
         max = rd->left;
     }
     if (rd->pos == rd->in.len && max >= DIRECT_READ) {
-        ssize_t r = sock_read(rd, buf, max);
+        /* Reading to the payload's end, the next frame's header comes in the same call, into
+         * the reader's buffer: the next payload is then read straight again, and a stream of
+         * large frames costs one system call and no copy per frame. */
+        struct iovec iov[2] = {{buf, max}, {NULL, 0}};
+        int niov = 1;
+        ssize_t r;
+        rd->pos = rd->in.len = 0;
+        if (max == rd->left) {
+            pyhost_buf_reserve(&rd->in, sizeof(pyhost_frame));
+            iov[1].iov_base = rd->in.data;
+            iov[1].iov_len = sizeof(pyhost_frame);
+            niov = 2;
+        }
+        r = sock_readv(rd, iov, niov);
         *n = 0;
         if (r < 0) {
             rd->err = errno;
@@ -287,7 +303,8 @@ pyhost_read_result pyhost_read_into(pyhost_reader *rd, char *buf, apr_size_t max
         if (r == 0) {
             return PYHOST_READ_TRUNCATED;
         }
-        *n = (apr_size_t)r;
+        *n = (apr_size_t)r > max ? max : (apr_size_t)r;
+        rd->in.len = (apr_size_t)r - *n;
         rd->left -= *n;
         return PYHOST_READ_OK;
     }

@@ -20,21 +20,24 @@
 #include <sys/uio.h>
 
 enum {
-    PYHOST_F_HELLO = 1,   /* A->D: magic, secret. D->A: magic, pid */
-    PYHOST_F_REQUEST = 2, /* A->D: pyhost_req_fixed, then the environ pairs */
-    PYHOST_F_BODY = 3,    /* A->D: request body bytes; flags EOF or PAUSE end an exchange */
-    PYHOST_F_MORE = 4,    /* D->A: aux unused, payload uint32 bytes wanted */
-    PYHOST_F_HEAD = 5,    /* D->A: status, status line, headers */
-    PYHOST_F_DATA = 6,    /* D->A: response body bytes */
-    PYHOST_F_FILE = 7,    /* D->A: int64 offset, int64 length; the fd rides along */
-    PYHOST_F_END = 8,     /* D->A: the response is complete, or FAILED */
-    PYHOST_F_REFUSE = 9,  /* D->A: aux HTTP status; flag RETRY; payload a reason */
-    PYHOST_F_GOODBYE = 10 /* D->A: this idle connection is being closed */
+    PYHOST_F_HELLO = 1,    /* A->D: magic, secret. D->A: magic, pid */
+    PYHOST_F_REQUEST = 2,  /* A->D: pyhost_req_fixed, then the environ pairs */
+    PYHOST_F_BODY = 3,     /* A->D: request body bytes; flags EOF or PAUSE end an exchange */
+    PYHOST_F_MORE = 4,     /* D->A: flag AHEAD; payload uint32 bytes wanted */
+    PYHOST_F_HEAD = 5,     /* D->A: status, status line, headers */
+    PYHOST_F_DATA = 6,     /* D->A: response body bytes */
+    PYHOST_F_FILE = 7,     /* D->A: int64 offset, int64 length; the fd rides along */
+    PYHOST_F_END = 8,      /* D->A: the response is complete, or FAILED */
+    PYHOST_F_REFUSE = 9,   /* D->A: aux HTTP status; flag RETRY; payload a reason */
+    PYHOST_F_GOODBYE = 10, /* D->A: this idle connection is being closed */
+    PYHOST_F_RING = 11,    /* D->A: uint32 ring size; the ring's memory file rides along */
+    PYHOST_F_RDATA = 12    /* D->A: uint64 ring position, uint32 length: response body bytes */
 };
 
 /* frame flags */
 #define PYHOST_FL_EOF    1 /* BODY: the request body is complete */
 #define PYHOST_FL_PAUSE  2 /* BODY: more body exists, sent when asked */
+#define PYHOST_FL_AHEAD  1 /* MORE: asked early: answer with what is at hand, without waiting */
 #define PYHOST_FL_FAILED 1 /* END: the response was cut short */
 #define PYHOST_FL_RETRY  1 /* REFUSE: the request did not start; send it again */
 
@@ -119,7 +122,8 @@ void pyhost_reader_skip(pyhost_reader *rd, apr_size_t n);
 pyhost_read_result pyhost_read_some(pyhost_reader *rd, apr_size_t max, const char **p,
                                     apr_size_t *n);
 
-/* The same, copied into buf; with nothing buffered and a large max, read straight into buf. */
+/* The same, copied into buf; with nothing buffered and a large max, read straight into buf
+ * (and, when that reads to the payload's end, the next frame's header with it). */
 pyhost_read_result pyhost_read_into(pyhost_reader *rd, char *buf, apr_size_t max, apr_size_t *n);
 
 /* Streamed payload of the current frame not yet taken. */

@@ -1,10 +1,18 @@
 /* shared/protocol.c: the contents of the daemon protocol's messages (see shared/protocol.h).
  *
  * Owns the encoding of environ pairs in a REQUEST (one byte for a known key, the name
- * otherwise) and their checked walk on the daemon's side. */
+ * otherwise) and their checked walk on the daemon's side, and the response ring's memory and
+ * the handshake on its control block (a futex word, so a daemon waiting for room sleeps and
+ * Apache wakes it only when it does wait). */
 #include "shared/protocol.h"
 
+#include <errno.h>
+#include <linux/futex.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 void pyhost_pair_add(pyhost_buf *b, unsigned id, const char *key, apr_size_t klen, const char *val,
                      apr_size_t vlen)
@@ -71,4 +79,60 @@ int pyhost_pairs_walk(const char *p, apr_size_t len, uint32_t npairs, pyhost_env
         p += vl;
     }
     return p == end ? 0 : -1;
+}
+
+pyhost_ring_ctl *pyhost_ring_map(int fd)
+{
+    void *m =
+        mmap(NULL, PYHOST_RING_CTL + PYHOST_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    return m == MAP_FAILED ? NULL : m;
+}
+
+void pyhost_ring_unmap(pyhost_ring_ctl *ring)
+{
+    if (ring) {
+        munmap(ring, PYHOST_RING_CTL + PYHOST_RING_SIZE);
+    }
+}
+
+int pyhost_ring_create(pyhost_ring_ctl **ring)
+{
+    int fd = memfd_create("pyhost-ring", MFD_CLOEXEC);
+    if (fd < 0) {
+        return -1;
+    }
+    if (ftruncate(fd, PYHOST_RING_CTL + PYHOST_RING_SIZE) < 0 || !(*ring = pyhost_ring_map(fd))) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+void pyhost_ring_release(pyhost_ring_ctl *ring, uint64_t end)
+{
+    uint64_t want;
+    __atomic_store_n(&ring->done, end, __ATOMIC_SEQ_CST);
+    want = __atomic_load_n(&ring->want, __ATOMIC_SEQ_CST);
+    if (want && end >= want &&
+        __atomic_compare_exchange_n(&ring->want, &want, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) {
+        __atomic_add_fetch(&ring->seq, 1, __ATOMIC_SEQ_CST);
+        syscall(SYS_futex, &ring->seq, FUTEX_WAKE, 1, NULL, NULL, 0);
+    }
+}
+
+int pyhost_ring_wait(pyhost_ring_ctl *ring, uint64_t need, uint64_t want, int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    uint32_t seq = __atomic_load_n(&ring->seq, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&ring->done, __ATOMIC_SEQ_CST) >= need) {
+        return 1;
+    }
+    /* said before looking again: a release from now on sees it and bumps seq, so the wait
+     * below returns at once rather than missing the wake */
+    __atomic_store_n(&ring->want, want, __ATOMIC_SEQ_CST);
+    if (__atomic_load_n(&ring->done, __ATOMIC_SEQ_CST) < want) {
+        syscall(SYS_futex, &ring->seq, FUTEX_WAIT, seq, &ts, NULL, 0);
+    }
+    __atomic_store_n(&ring->want, 0, __ATOMIC_SEQ_CST);
+    return __atomic_load_n(&ring->done, __ATOMIC_SEQ_CST) >= need;
 }

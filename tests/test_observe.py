@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from harness import PREFORK_ONE, group_pids, make_out, wait_for
+from harness import PREFORK_ONE, group_pids, make_out, read_response, slow_request, wait_for
 
 APP = """
 import os
@@ -798,27 +798,6 @@ def start_buffering(apache, extra=""):
     return a
 
 
-def slow_reader(a, path):
-    """A client with a 4 KB receive buffer that sends its request and reads nothing yet."""
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.settimeout(30)
-    s.connect(("127.0.0.1", a.port))
-    s.sendall(("GET %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n" % path).encode())
-    return s
-
-
-def read_all(s):
-    got = []
-    while True:
-        d = s.recv(1 << 20)
-        if not d:
-            break
-        got.append(d)
-    s.close()
-    return b"".join(got).partition(b"\r\n\r\n")[2]
-
-
 def held_on_the_machine(a):
     """What Apache's processes really hold: bytes of the spools' memory files and of the
     temporary files in spool/ they have open."""
@@ -874,7 +853,7 @@ def test_responses_held_for_slow_readers_show_in_the_metrics_and_go_back_to_zero
     s = parse(metrics(a))
     assert buffer_numbers(s, **GROUP_OF[mode]) == dict.fromkeys(
         ("memory", "disk", "responses", "held", "bytes", "memory_limit", "disk_limit"), 0)
-    socks = [slow_reader(a, "/%s/r%d" % (mode, i)) for i in range(2)]
+    socks = [slow_request(a, "/%s/r%d" % (mode, i)) for i in range(2)]
     try:
         assert wait_for(lambda: all(os.path.exists(a.path("out/r%d" % i)) for i in range(2)),
                         15), a.error_log()[-2000:]
@@ -898,7 +877,7 @@ def test_responses_held_for_slow_readers_show_in_the_metrics_and_go_back_to_zero
         assert g == {"memory": mem, "disk": disk, "responses": 2, "held": 2, "memory_limit": 2,
                      "disk_limit": 0, "body_memory": 0, "body_disk": 0, "bodies": 0}
         for sock in socks:
-            assert len(read_all(sock)) == 256 * 65536
+            assert len(read_response(sock)[1]) == 256 * 65536
         assert wait_for(lambda: held_on_the_machine(a) == (0, 0), 10)
         s = parse(metrics(a))
         after = buffer_numbers(s, **GROUP_OF[mode])
@@ -915,7 +894,7 @@ def test_back_pressure_at_the_disk_limit_is_counted(apache, mode):
     that reads nothing: the response meets the disk limit once (counted), the gauges stay
     within the limits while the application waits for the client, and return to 0."""
     a = start_buffering(apache, "WSGIResponseBufferMemory 128K\nWSGIBufferDiskLimit 1M\n")
-    sock = slow_reader(a, "/%s/limit?512" % mode)
+    sock = slow_request(a, "/%s/limit?512" % mode)
     try:
         assert wait_for(lambda: value(parse(metrics(a)), "pyhost_response_buffer_limit_total",
                                       limit="disk", **GROUP_OF[mode]) == 1, 15)
@@ -924,7 +903,7 @@ def test_back_pressure_at_the_disk_limit_is_counted(apache, mode):
         assert (1024 - 64) * 1024 < held["disk"] <= 1024 * 1024, held
         assert held["memory_limit"] == 1
         assert not os.path.exists(a.path("out/limit"))  # the application waits for the client
-        assert len(read_all(sock)) == 512 * 65536
+        assert len(read_response(sock)[1]) == 512 * 65536
         assert wait_for(lambda: os.path.exists(a.path("out/limit")), 5)
         assert wait_for(lambda: buffer_numbers(parse(metrics(a)), **GROUP_OF[mode])["responses"]
                         == 0, 10)
@@ -939,7 +918,7 @@ def test_held_responses_are_shown_with_shared_metrics_off(apache):
     """WSGISharedMetrics Off keeps no per-request numbers, but what is held for slow clients
     is still shown (only held responses pay for it)."""
     a = start_buffering(apache, "WSGISharedMetrics Off\n")
-    sock = slow_reader(a, "/embedded/off")
+    sock = slow_request(a, "/embedded/off")
     try:
         assert wait_for(lambda: os.path.exists(a.path("out/off")), 15)
         text, mem, disk = wait_for(lambda: seen_alike(a), 10) or seen_alike(a, True)
@@ -948,7 +927,7 @@ def test_held_responses_are_shown_with_shared_metrics_off(apache):
         held = buffer_numbers(s, **GROUP_OF["embedded"])
         assert (held["memory"], held["disk"], held["responses"]) == (mem, disk, 1) == (
             256 * 1024, disk, 1)
-        assert len(read_all(sock)) == 256 * 65536
+        assert len(read_response(sock)[1]) == 256 * 65536
         assert wait_for(lambda: buffer_numbers(parse(metrics(a)), **GROUP_OF["embedded"])[
             "responses"] == 0, 10)
     finally:
@@ -976,7 +955,7 @@ def test_request_bodies_read_before_the_hop_show_while_a_slow_uploader_sends(apa
 
         assert wait_for(body_held, 10), seen_alike(a, True)
         s.sendall(b"x" * (size - first))
-        assert read_all(s) == str(size).encode()
+        assert read_response(s)[1] == str(size).encode()
         assert wait_for(lambda: held_on_the_machine(a) == (0, 0), 10)
         n = parse(metrics(a))
         assert value(n, "pyhost_request_buffer_bytes", group="app") == 0

@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from harness import Apache, make_out, wait_for
+from harness import Apache, make_out, read_response, slow_request, wait_for
 
 APP = r'''
 import hashlib, os, time
@@ -124,31 +124,6 @@ def srv(module_apache):
 
 def marker(a, name):
     return os.path.exists(a.path("out/" + name))
-
-
-def slow_request(a, path, method="GET", headers="", body=b""):
-    """A client with a 4 KB receive buffer that sends its request and reads nothing yet."""
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    s.settimeout(30)
-    s.connect(("127.0.0.1", a.port))
-    s.sendall(("%s %s HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n%s\r\n" % (
-        method, path, headers)).encode() + body)
-    return s
-
-
-def read_response(s):
-    """Status line, headers (raw) and body of a Connection: close response, read to the end."""
-    chunks = []
-    while True:
-        d = s.recv(1 << 20)
-        if not d:
-            break
-        chunks.append(d)
-    s.close()
-    data = b"".join(chunks)
-    head, _, body = data.partition(b"\r\n\r\n")
-    return head, body
 
 
 # ---- responses ------------------------------------------------------------------------------

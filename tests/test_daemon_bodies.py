@@ -1,6 +1,7 @@
 """Large bodies on the daemon data path (shared/protocol.h): responses whose large blocks travel
 in the memory ring each connection shares with its daemon (RING and RDATA frames), request
-bodies pulled ahead (MORE with AHEAD, at most two exchanges open).
+bodies pulled ahead through it (MORE with AHEAD and RING, RBODY frames, at most two exchanges
+open).
 
 Behaviour only: every byte arrives, in order, across ring wrap-arounds and kept connections;
 a body the application leaves half read leaves the connection in step; a client that goes
@@ -44,12 +45,16 @@ def application(environ, start_response):
         return (block(i, n) for i, n in enumerate(sizes))
     if step == 'up':
         inp, h, n, limit = environ['wsgi.input'], hashlib.sha256(), 0, int(q.get('limit', -1))
+        reads = [int(s) for s in q.get('reads', '65536').split(',')]
         if q.get('whole'):
             data = inp.read()
             h.update(data)
             n = len(data)
+        i = 0
         while not q.get('whole') and (limit < 0 or n < limit):
-            d = inp.read(65536 if limit < 0 else min(65536, limit - n))
+            k = reads[i % len(reads)]
+            i += 1
+            d = inp.read(k if limit < 0 else min(k, limit - n))
             if not d:
                 break
             h.update(d)
@@ -163,6 +168,44 @@ def test_half_read_large_body_leaves_the_kept_connection_in_step(apache):
     r = a.get("/f/down?cl=1&sizes=" + ",".join(map(str, SIZES)))
     assert r.body == expected(SIZES)
     assert "unexpected frame" not in a.new_log() and "closed the connection" not in a.new_log()
+
+
+def ring_holders(a):
+    """The processes of Apache a (children and daemons) that have a body ring mapped."""
+    holders = set()
+    for pid in a.session_pids():
+        try:
+            with open("/proc/%d/maps" % pid) as f:
+                if "memfd:pyhost-ring" in f.read():
+                    holders.add(pid)
+        except OSError:
+            pass
+    return holders
+
+
+def test_upload_read_in_odd_sizes_goes_through_the_ring_byte_exact(apache):
+    """A body under 64 KB goes with the request and makes no ring. Larger ones are pulled
+    through the ring the daemon shares with the one Apache child (RBODY frames): read in sizes
+    that never line up with the ring's 512 KB (1 byte to 300 KB), across many wrap-arounds and
+    three requests on the one kept connection (each starting where the last left the ring),
+    every byte arrives in order."""
+    a = serve(apache, "threads=1 request-buffer-size=0", mpm="prefork", mpm_config=PREFORK_ONE)
+    pid = int(a.get("/f/pid").body)
+    small = random.Random(1).randbytes(60000)
+    r = a.request("/f/up", method="POST", body=small)
+    assert r.body == ("60000 %s" % hashlib.sha256(small).hexdigest()).encode()
+    assert pid not in ring_holders(a)
+    reads = "1,1000,65537,131071,300000,7,524289"
+    for seed, size in ((2, 3 << 20), (3, 1234567), (4, (5 << 20) + 3)):
+        body = random.Random(seed).randbytes(size)
+        r = a.request("/f/up?reads=" + reads, method="POST", body=body)
+        assert (r.status, r.body) == (200, ("%d %s" % (size, hashlib.sha256(
+            body).hexdigest())).encode())
+    assert int(a.get("/f/pid").body) == pid
+    holders = ring_holders(a)
+    assert pid in holders and len(holders) == 2  # the daemon and the one Apache child
+    log = a.new_log()
+    assert "Protocol error" not in log and "closed the connection" not in log
 
 
 def read_some(s, n):

@@ -47,6 +47,11 @@ APLOG_USE_MODULE(wsgi);
 #define EAGER_BODY 65536
 /* The most pieces of body (buckets as read from the client) one BODY frame is written from. */
 #define BODY_IOV 64
+/* The most body one RBODY frame announces: an ahead's worth, so a daemon waiting for the
+ * body wakes once an exchange (fewer frames cost less than taking a part earlier: measured,
+ * bench/bodies_ab.py); a larger answer comes in parts, the first taken while Apache copies
+ * the next. */
+#define RING_FRAME PYHOST_RING_AHEAD
 /* A DATA payload read straight from the daemon goes into a buffer of this size (each thread
  * has one, made on first use): a large response costs one read per frame and no copy. */
 #define DIRECT_BUFFER (256 * 1024)
@@ -67,7 +72,8 @@ typedef struct {
     pid_t pid;             /* of the daemon that accepted it, from its HELLO */
     int hello_sent;        /* the secret went with the first request */
     pyhost_reader rd;      /* the daemon's frames */
-    pyhost_ring_ctl *ring; /* the response ring the daemon shared, once it has */
+    pyhost_ring_ctl *ring; /* the rings the daemon shared, once it has */
+    uint64_t in_pos;       /* where the next request body bytes go in the ring */
 } aconn;
 
 /* What each Apache thread keeps: its connections, by group index, and its request buffer.
@@ -138,6 +144,7 @@ static void conn_drop(aconn *c)
     pyhost_reader_reset(&c->rd, -1);
     pyhost_ring_unmap(c->ring);
     c->ring = NULL;
+    c->in_pos = 0;
 }
 
 static void set_timeout(int fd, int which, apr_interval_time_t t)
@@ -725,20 +732,47 @@ static apr_status_t body_gather(response *x, apr_size_t n, int wait, struct iove
     return APR_STATUS_IS_EAGAIN(rv) ? APR_SUCCESS : rv;
 }
 
-/* Sends MORE's answer: up to want bytes of the body in BODY frames, each written from the
- * data as read from the client. The first read waits for the client unless the daemon asked
- * ahead; the exchange goes on while frames are full and more is wanted, so the daemon reads
- * one while the next is read from the client. */
-static int answer_more(response *x, uint32_t want, int ahead)
+/* Copies the body gathered in iov[1..*niov) into the ring and makes iov[1] the RBODY payload
+ * saying where (span: its 12 bytes). */
+static void ring_body(aconn *c, struct iovec *iov, int *niov, apr_size_t got, char *span)
 {
-    int first = 1;
+    uint64_t at = c->in_pos;
+    uint32_t n = (uint32_t)got;
+    int i;
+    for (i = 1; i < *niov; i++) {
+        pyhost_ring_put(c->ring, c->in_pos, iov[i].iov_base, iov[i].iov_len);
+        c->in_pos += iov[i].iov_len;
+    }
+    memcpy(span, &at, 8);
+    memcpy(span + 8, &n, 4);
+    iov[1].iov_base = span;
+    iov[1].iov_len = 12;
+    *niov = 2;
+}
+
+/* Sends MORE's answer: up to want bytes of the body in BODY frames, each written from the
+ * data as read from the client, or (flag RING) copied into the ring and announced by RBODY
+ * frames. The first read waits for the client unless the daemon asked ahead; the exchange
+ * goes on while frames are full and more is wanted, so the daemon reads one while the next
+ * is read from the client. -1 (errno set) when the answer could not be written, or the
+ * daemon asked for the ring without having shared one or for more than it holds. */
+static int answer_more(response *x, uint32_t want, int flags)
+{
+    int first = 1, ring = (flags & PYHOST_FL_RING) != 0;
+    apr_size_t most = ring ? RING_FRAME : PYHOST_BODY_FRAME;
+    if (ring && (!x->c->ring || want > PYHOST_IN_RING_SIZE)) {
+        errno = EPROTO;
+        return -1;
+    }
     for (;;) {
         struct iovec iov[BODY_IOV];
-        pyhost_frame f = {PYHOST_F_BODY, 0, 0, 0};
-        apr_size_t n = want > PYHOST_BODY_FRAME ? PYHOST_BODY_FRAME : want, got = 0;
+        char span[12];
+        pyhost_frame f = {ring ? PYHOST_F_RBODY : PYHOST_F_BODY, 0, 0, 0};
+        apr_size_t n = want > most ? most : want, got = 0;
         int niov = 1, eos = 1, more, err;
         if (!x->body_done) {
-            apr_status_t rv = body_gather(x, n, first && !ahead, iov, &niov, &got, &eos);
+            apr_status_t rv =
+                body_gather(x, n, first && !(flags & PYHOST_FL_AHEAD), iov, &niov, &got, &eos);
             if (rv != APR_SUCCESS) {
                 eos = 1;
                 ap_log_rerror(APLOG_MARK, APLOG_INFO, rv, x->r,
@@ -749,14 +783,18 @@ static int answer_more(response *x, uint32_t want, int ahead)
         want -= (uint32_t)got;
         more = !eos && want && got && (got == n || niov == BODY_IOV);
         f.flags = (uint8_t)(eos ? PYHOST_FL_EOF : more ? 0 : PYHOST_FL_PAUSE);
-        f.len = (uint32_t)got;
         x->body_done |= eos;
+        if (ring) {
+            ring_body(x->c, iov, &niov, got, span);
+        }
+        f.len = ring ? 12 : (uint32_t)got;
         iov[0].iov_base = &f;
         iov[0].iov_len = sizeof(f);
         err = pyhost_sendv(x->c->fd, iov, niov, -1);
         apr_brigade_cleanup(x->sent);
         if (err || !more) {
-            return err;
+            errno = err;
+            return err ? -1 : 0;
         }
         first = 0;
     }
@@ -811,7 +849,7 @@ static hop_outcome relay(response *x)
             }
             pyhost_reader_skip(&c->rd, f.len);
             x->body_pulled = 1; /* the body is being consumed: no resending any more */
-            if (answer_more(x, want, f.flags & PYHOST_FL_AHEAD)) {
+            if (answer_more(x, want, f.flags)) {
                 return broken(x, errno);
             }
             break;

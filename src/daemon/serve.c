@@ -62,8 +62,9 @@ typedef struct dconn {
     int authed;
     pyhost_reader rd; /* Apache's frames */
     struct dconn *next, *prev;
-    pyhost_ring_ctl *ring; /* the response ring shared with Apache, once made */
-    uint64_t ring_pos;     /* where the next block goes in it */
+    pyhost_ring_ctl *ring; /* the rings shared with Apache, once made */
+    uint64_t ring_pos;     /* where the next response block goes in it */
+    uint64_t in_pos;       /* where the next request body bytes are taken from */
     int ring_failed;       /* it could not be made: blocks go through the socket */
 } dconn;
 
@@ -262,6 +263,7 @@ typedef struct dio {
     int eof;         /* the whole body has arrived */
     int open;        /* body exchanges not yet ended by EOF or PAUSE (at most two) */
     uint32_t ask[2]; /* of those, oldest first: body bytes asked for and not yet announced */
+    uint32_t rleft;  /* body bytes of the RBODY frame being read still in the ring */
     int pulled;      /* MORE was sent: the body is larger than what came with the request */
     int pending;     /* flags of the BODY frame being read, applied when it is all taken */
     int broken;      /* the connection is out of step: close it (atomic: see is_broken) */
@@ -297,14 +299,44 @@ static void apply_pending(dio *d)
     d->pending = 0;
 }
 
-/* A BODY frame's header: its bytes are no longer awaited. */
-static void body_frame(dio *d, const pyhost_frame *f)
+/* A BODY or RBODY frame's header: its len bytes are no longer awaited. */
+static void body_frame(dio *d, uint32_t len, int flags)
 {
-    d->ask[0] -= f->len < d->ask[0] ? f->len : d->ask[0];
-    d->pending = f->flags;
-    if (!f->len) {
+    d->ask[0] -= len < d->ask[0] ? len : d->ask[0];
+    d->pending = flags;
+    if (!len) {
         apply_pending(d);
     }
+}
+
+/* Takes the next frame of a body exchange: BODY (its payload follows in the socket) or RBODY
+ * (in the ring, where it must begin where the last ended and fit beside it). -1 when the
+ * connection is out of step. */
+static int next_body_frame(dio *d)
+{
+    dconn *c = d->c;
+    pyhost_frame f;
+    uint64_t at;
+    uint32_t n;
+    if (pyhost_read_frame(&c->rd, &f) != PYHOST_READ_OK) {
+        return -1;
+    }
+    if (f.type == PYHOST_F_BODY) {
+        body_frame(d, f.len, f.flags);
+        return 0;
+    }
+    if (f.type != PYHOST_F_RBODY || f.len != 12 || !c->ring) {
+        return -1;
+    }
+    memcpy(&at, pyhost_reader_payload(&c->rd), 8);
+    memcpy(&n, pyhost_reader_payload(&c->rd) + 8, 4);
+    pyhost_reader_skip(&c->rd, f.len);
+    if (at != c->in_pos || n > d->ask[0]) { /* Apache writes only what was asked for */
+        return -1;
+    }
+    d->rleft = n;
+    body_frame(d, n, f.flags);
+    return 0;
 }
 
 /* The worker's claim on writing to its request's connection: -1 once the watch has answered
@@ -368,25 +400,67 @@ static apr_status_t send_out(dio *d, const char *data, apr_size_t len, const voi
     return APR_SUCCESS;
 }
 
+/* The connection's ring, made and passed to Apache (with what w->out holds) on first use. 0
+ * when there is none: the block goes through the socket. */
+static int ring_ready(dio *d)
+{
+    dconn *c = d->c;
+    uint32_t size = PYHOST_RING_SIZE;
+    int fd;
+    if (c->ring || c->ring_failed) {
+        return c->ring != NULL;
+    }
+    if ((fd = pyhost_ring_create(&c->ring)) < 0) {
+        c->ring_failed = 1;
+        return 0;
+    }
+    pyhost_frame_add(&d->w->out, PYHOST_F_RING, 0, 0, &size, sizeof(size));
+    send_out(d, NULL, 0, NULL, 0, fd);
+    close(fd);
+    return 1;
+}
+
 /* Asks Apache for more of the body: want bytes (within the pull limits) when nothing is
- * coming, or, ahead, the next part while the application still reads the last. */
+ * coming, or, ahead, the next part while the application still reads the last. Through the
+ * ring when there is one, made for the first body large enough to be asked ahead for: never
+ * more than fits beside what is in it or asked for. */
 static int pull(dio *d, apr_size_t want, int ahead)
 {
-    uint32_t n = ahead              ? PYHOST_BODY_AHEAD
-                 : want > BODY_PULL ? (want > BODY_PULL_MAX ? BODY_PULL_MAX : (uint32_t)want)
+    int ring = (ahead || d->c->ring) && ring_ready(d);
+    uint32_t most = ring ? PYHOST_IN_RING_SIZE - d->rleft - d->ask[0] - d->ask[1] : BODY_PULL_MAX;
+    uint32_t n = ahead              ? (ring ? PYHOST_RING_AHEAD : PYHOST_BODY_AHEAD)
+                 : want > BODY_PULL ? (want > most ? most : (uint32_t)want)
                                     : BODY_PULL;
-    pyhost_frame_add(&d->w->out, PYHOST_F_MORE, ahead ? PYHOST_FL_AHEAD : 0, 0, &n, sizeof(n));
+    n = n > most ? most : n;
+    pyhost_frame_add(&d->w->out, PYHOST_F_MORE,
+                     (ahead ? PYHOST_FL_AHEAD : 0) | (ring ? PYHOST_FL_RING : 0), 0, &n, sizeof(n));
     d->ask[d->open++] = n;
     d->pulled = 1;
     return send_out(d, NULL, 0, NULL, 0, -1) == APR_SUCCESS ? 0 : -1;
 }
 
-/* Whether to ask ahead: one exchange open, and less than half an ahead's worth of it still to
- * come or unread. */
+/* Whether to ask ahead: one exchange open, not known to end the body, and less than half an
+ * ahead's worth of it still to come or unread. */
 static int ask_ahead(const dio *d)
 {
-    return d->pulled && !d->eof && d->open == 1 &&
-           d->ask[0] + pyhost_reader_left(&d->c->rd) <= PYHOST_BODY_AHEAD / 2;
+    uint32_t ahead = d->c->ring ? PYHOST_RING_AHEAD : PYHOST_BODY_AHEAD;
+    return d->pulled && !d->eof && !(d->pending & PYHOST_FL_EOF) && d->open == 1 &&
+           d->ask[0] + d->rleft + pyhost_reader_left(&d->c->rd) <= ahead / 2;
+}
+
+/* Takes up to *len body bytes of the RBODY frame being read out of the ring. */
+static void ring_take(dio *d, char *buf, apr_size_t *len)
+{
+    apr_size_t n = *len < d->rleft ? *len : d->rleft;
+    if (buf) {
+        pyhost_ring_get(d->c->ring, d->c->in_pos, buf, n);
+    }
+    d->c->in_pos += n;
+    d->rleft -= (uint32_t)n;
+    *len = n;
+    if (!d->rleft) {
+        apply_pending(d);
+    }
 }
 
 static apr_status_t d_read(pyhost_io *io, char *buf, apr_size_t *len)
@@ -398,12 +472,18 @@ static apr_status_t d_read(pyhost_io *io, char *buf, apr_size_t *len)
     if (d->active) {
         touch();
     }
-    if (ask_ahead(d) && pull(d, 0, 1) < 0) {
-        return APR_ECONNRESET;
-    }
     for (;;) {
-        pyhost_frame f;
         pyhost_read_result res;
+        /* looked at again once a frame's header is read: a body taken in whole frames would
+         * otherwise end each exchange before the next is asked for */
+        if (ask_ahead(d) && pull(d, 0, 1) < 0) {
+            return APR_ECONNRESET;
+        }
+        if (d->rleft) {
+            *len = want;
+            ring_take(d, buf, len);
+            return APR_SUCCESS;
+        }
         if (pyhost_reader_left(rd)) {
             res = pyhost_read_into(rd, buf, want, len);
             if (res != PYHOST_READ_OK) {
@@ -421,11 +501,10 @@ static apr_status_t d_read(pyhost_io *io, char *buf, apr_size_t *len)
         if (!d->open && pull(d, want, 0) < 0) {
             return APR_ECONNRESET;
         }
-        if (pyhost_read_frame(rd, &f) != PYHOST_READ_OK || f.type != PYHOST_F_BODY) {
+        if (next_body_frame(d) < 0) {
             set_broken(d);
             return APR_EGENERAL;
         }
-        body_frame(d, &f);
     }
 }
 
@@ -433,8 +512,12 @@ static apr_status_t d_read(pyhost_io *io, char *buf, apr_size_t *len)
 static void drain(dio *d)
 {
     pyhost_reader *rd = &d->c->rd;
-    while (!is_broken(d) && (pyhost_reader_left(rd) || d->open)) {
-        pyhost_frame f;
+    while (!is_broken(d) && (d->rleft || pyhost_reader_left(rd) || d->open)) {
+        if (d->rleft) {
+            apr_size_t n = d->rleft;
+            ring_take(d, NULL, &n);
+            continue;
+        }
         if (pyhost_reader_left(rd)) {
             const char *p;
             apr_size_t n;
@@ -447,11 +530,10 @@ static void drain(dio *d)
             }
             continue;
         }
-        if (pyhost_read_frame(rd, &f) != PYHOST_READ_OK || f.type != PYHOST_F_BODY) {
+        if (next_body_frame(d) < 0) {
             set_broken(d);
             return;
         }
-        body_frame(d, &f);
     }
 }
 
@@ -476,26 +558,6 @@ static apr_status_t d_start(pyhost_io *io, int status, const char *status_line,
     }
     pyhost_frame_end(b, at);
     return APR_SUCCESS;
-}
-
-/* The connection's ring, made and passed to Apache (with what w->out holds) on first use. 0
- * when there is none: the block goes through the socket. */
-static int ring_ready(dio *d)
-{
-    dconn *c = d->c;
-    uint32_t size = PYHOST_RING_SIZE;
-    int fd;
-    if (c->ring || c->ring_failed) {
-        return c->ring != NULL;
-    }
-    if ((fd = pyhost_ring_create(&c->ring)) < 0) {
-        c->ring_failed = 1;
-        return 0;
-    }
-    pyhost_frame_add(&d->w->out, PYHOST_F_RING, 0, 0, &size, sizeof(size));
-    send_out(d, NULL, 0, NULL, 0, fd);
-    close(fd);
-    return 1;
 }
 
 /* Waits until the ring has room for the block ending at end. 0, or -1 when the request is no

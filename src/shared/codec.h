@@ -31,13 +31,16 @@ enum {
     PYHOST_F_REFUSE = 9,   /* D->A: aux HTTP status; flag RETRY; payload a reason */
     PYHOST_F_GOODBYE = 10, /* D->A: this idle connection is being closed */
     PYHOST_F_RING = 11,    /* D->A: uint32 ring size; the ring's memory file rides along */
-    PYHOST_F_RDATA = 12    /* D->A: uint64 ring position, uint32 length: response body bytes */
+    PYHOST_F_RDATA = 12,   /* D->A: uint64 ring position, uint32 length: response body bytes */
+    PYHOST_F_RBODY = 13    /* A->D: uint64 ring position, uint32 length: request body bytes;
+                              flags as BODY's */
 };
 
 /* frame flags */
-#define PYHOST_FL_EOF    1 /* BODY: the request body is complete */
-#define PYHOST_FL_PAUSE  2 /* BODY: more body exists, sent when asked */
+#define PYHOST_FL_EOF    1 /* BODY, RBODY: the request body is complete */
+#define PYHOST_FL_PAUSE  2 /* BODY, RBODY: more body exists, sent when asked */
 #define PYHOST_FL_AHEAD  1 /* MORE: asked early: answer with what is at hand, without waiting */
+#define PYHOST_FL_RING   2 /* MORE: answer in the ring (RBODY frames) */
 #define PYHOST_FL_FAILED 1 /* END: the response was cut short */
 #define PYHOST_FL_RETRY  1 /* REFUSE: the request did not start; send it again */
 

@@ -1,9 +1,10 @@
 /* shared/protocol.c: the contents of the daemon protocol's messages (see shared/protocol.h).
  *
  * Owns the encoding of environ pairs in a REQUEST (one byte for a known key, the name
- * otherwise) and their checked walk on the daemon's side, and the response ring's memory and
- * the handshake on its control block (a futex word, so a daemon waiting for room sleeps and
- * Apache wakes it only when it does wait). */
+ * otherwise) and their checked walk on the daemon's side, and the rings' memory: the copies
+ * in and out of the request body's part, and the handshake on the control block for the
+ * response's (a futex word, so a daemon waiting for room sleeps and Apache wakes it only
+ * when it does wait). */
 #include "shared/protocol.h"
 
 #include <errno.h>
@@ -81,17 +82,18 @@ int pyhost_pairs_walk(const char *p, apr_size_t len, uint32_t npairs, pyhost_env
     return p == end ? 0 : -1;
 }
 
+#define RING_MAP (PYHOST_RING_CTL + PYHOST_RING_SIZE + PYHOST_IN_RING_SIZE)
+
 pyhost_ring_ctl *pyhost_ring_map(int fd)
 {
-    void *m =
-        mmap(NULL, PYHOST_RING_CTL + PYHOST_RING_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    void *m = mmap(NULL, RING_MAP, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     return m == MAP_FAILED ? NULL : m;
 }
 
 void pyhost_ring_unmap(pyhost_ring_ctl *ring)
 {
     if (ring) {
-        munmap(ring, PYHOST_RING_CTL + PYHOST_RING_SIZE);
+        munmap(ring, RING_MAP);
     }
 }
 
@@ -101,7 +103,7 @@ int pyhost_ring_create(pyhost_ring_ctl **ring)
     if (fd < 0) {
         return -1;
     }
-    if (ftruncate(fd, PYHOST_RING_CTL + PYHOST_RING_SIZE) < 0 || !(*ring = pyhost_ring_map(fd))) {
+    if (ftruncate(fd, RING_MAP) < 0 || !(*ring = pyhost_ring_map(fd))) {
         close(fd);
         return -1;
     }
@@ -135,4 +137,25 @@ int pyhost_ring_wait(pyhost_ring_ctl *ring, uint64_t need, uint64_t want, int ms
     }
     __atomic_store_n(&ring->want, 0, __ATOMIC_SEQ_CST);
     return __atomic_load_n(&ring->done, __ATOMIC_SEQ_CST) >= need;
+}
+
+static char *in_part(const pyhost_ring_ctl *ring)
+{
+    return (char *)ring + PYHOST_RING_CTL + PYHOST_RING_SIZE;
+}
+
+void pyhost_ring_put(pyhost_ring_ctl *ring, uint64_t at, const char *from, apr_size_t n)
+{
+    apr_size_t off = (apr_size_t)(at % PYHOST_IN_RING_SIZE);
+    apr_size_t first = n < PYHOST_IN_RING_SIZE - off ? n : PYHOST_IN_RING_SIZE - off;
+    memcpy(in_part(ring) + off, from, first);
+    memcpy(in_part(ring), from + first, n - first);
+}
+
+void pyhost_ring_get(const pyhost_ring_ctl *ring, uint64_t at, char *to, apr_size_t n)
+{
+    apr_size_t off = (apr_size_t)(at % PYHOST_IN_RING_SIZE);
+    apr_size_t first = n < PYHOST_IN_RING_SIZE - off ? n : PYHOST_IN_RING_SIZE - off;
+    memcpy(to, in_part(ring) + off, first);
+    memcpy(to + first, in_part(ring), n - first);
 }

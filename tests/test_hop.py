@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from harness import PREFORK_ONE, group_pids, make_out, stop_process
+from harness import PREFORK_ONE, group_pids, make_out
 
 APP = r'''
 import json, os, time
@@ -356,40 +356,3 @@ def test_access_script_in_a_failed_interpreter_denies_and_says_why(srv):
     assert srv.get("/access-bad/").status == 403
     assert srv.wait_log(r"access\.wsgi: Python interpreter 'broken' could not be created: "
                         r"SystemExit: this site refuses interpreters")
-
-
-# ---- a group's processes share Apache's connections ------------------------------------------
-
-PID_APP = '''
-import os
-
-def application(environ, start_response):
-    start_response('200 OK', [('Content-Type', 'text/plain')])
-    return [str(os.getpid()).encode()]
-'''
-
-
-def test_a_groups_processes_share_apaches_kept_connections(apache):
-    """Which process of a group takes a connection is settled when Apache makes it. One process
-    is stopped (SIGSTOP) while Apache's one thread connects, so the other takes that kept
-    connection; once both run again, connections are made again every 100 requests, and the
-    process that had none serves part of the next 3,000 (it takes each new connection about
-    a third to a half of the time here: with 30 chances, never would be a bug)."""
-    a = apache("""
-        WSGIDaemonProcess two processes=2 threads=2 display-name=%{GROUP}
-        WSGIScriptAlias /two @ROOT@/pid.wsgi process-group=two
-    """, mpm="prefork", mpm_config=PREFORK_ONE, files={"pid.wsgi": PID_APP})
-    deadline = time.time() + 10
-    while len(group_pids(a, "two")) != 2 and time.time() < deadline:
-        time.sleep(0.05)
-    first, other = group_pids(a, "two")
-    stop_process(other)
-    try:
-        assert {int(a.get("/two/").body) for _ in range(20)} == {first}
-    finally:
-        os.kill(other, signal.SIGCONT)
-    served = {}
-    for _ in range(3000):
-        pid = int(a.get("/two/").body)
-        served[pid] = served.get(pid, 0) + 1
-    assert set(served) == {first, other}, served

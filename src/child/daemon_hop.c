@@ -55,13 +55,6 @@ APLOG_USE_MODULE(wsgi);
 /* A DATA payload read straight from the daemon goes into a buffer of this size (each thread
  * has one, made on first use): a large response costs one read per frame and no copy. */
 #define DIRECT_BUFFER (256 * 1024)
-/* A kept connection carries at most this many requests; then the thread makes a new one. Which
- * process of a group a connection goes to is settled when it is made (whichever accepts it
- * first), so without a limit the process that was ready first after a restart, or whose
- * threads were awake, could keep every connection and leave the group's other processes idle
- * for as long as Apache runs. A new connection every 100 requests costs a connect, an accept
- * and a HELLO: under 1% of the requests' time. */
-#define CONN_REQUESTS 100
 /* Between attempts to connect while the group's socket is missing or its backlog full (the
  * group restarting): short against connect-timeout, long enough not to spin. */
 #define CONNECT_RETRY_PAUSE apr_time_from_msec(20)
@@ -81,7 +74,6 @@ typedef struct {
     pyhost_reader rd;      /* the daemon's frames */
     pyhost_ring_ctl *ring; /* the rings the daemon shared, once it has */
     uint64_t in_pos;       /* where the next request body bytes go in the ring */
-    unsigned requests;     /* carried so far (CONN_REQUESTS) */
 } aconn;
 
 /* What each Apache thread keeps: its connections, by group index, and its request buffer.
@@ -153,7 +145,6 @@ static void conn_drop(aconn *c)
     pyhost_ring_unmap(c->ring);
     c->ring = NULL;
     c->in_pos = 0;
-    c->requests = 0;
 }
 
 static void set_timeout(int fd, int which, apr_interval_time_t t)
@@ -396,29 +387,26 @@ static hop_outcome read_failed(response *x, pyhost_read_result res)
 
 /* The one place that decides whether a connection is kept for this thread's next request to
  * the group (as nginx's upstream keepalive module decides it): any check that fails closes
- * it, and the next request makes a new one; so does reaching CONN_REQUESTS. */
+ * it, and the next request makes a new one. */
 static void conn_release(aconn *c, const response *x, hop_outcome o)
 {
     if (c->fd < 0) {
         return;
     }
     if (o == HOP_RESEND) {
-        goto drop; /* its daemon is stopping and will close it */
+        goto invalid; /* its daemon is stopping and will close it */
     }
     if (!x->ended) {
-        goto drop; /* frames of this exchange may still be on their way: out of step */
+        goto invalid; /* frames of this exchange may still be on their way: out of step */
     }
     if (pyhost_reader_buffered(&c->rd) || pyhost_reader_left(&c->rd)) {
-        goto drop; /* bytes past the end of the exchange: a GOODBYE, or a daemon out of step */
+        goto invalid; /* bytes past the end of the exchange: a GOODBYE, or a daemon out of step */
     }
     if (c->rd.passed_fd >= 0) {
-        goto drop; /* a descriptor no FILE frame claimed */
-    }
-    if (++c->requests >= CONN_REQUESTS) {
-        goto drop; /* made again, perhaps to another process (CONN_REQUESTS) */
+        goto invalid; /* a descriptor no FILE frame claimed */
     }
     return;
-drop:
+invalid:
     conn_drop(c);
 }
 

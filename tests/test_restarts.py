@@ -22,7 +22,6 @@ ROUND = 3000
 
 APP = """
 import os
-import re
 
 hoard = []
 

@@ -420,6 +420,13 @@ static int ring_ready(dio *d)
     return 1;
 }
 
+/* What is asked for ahead: through the ring when the connection has one, else what the
+ * socket's buffer holds. */
+static uint32_t ahead_size(const dconn *c)
+{
+    return c->ring ? PYHOST_RING_AHEAD : PYHOST_BODY_AHEAD;
+}
+
 /* Asks Apache for more of the body: want bytes (within the pull limits) when nothing is
  * coming, or, ahead, the next part while the application still reads the last. Through the
  * ring when there is one, made for the first body large enough to be asked ahead for: never
@@ -428,7 +435,7 @@ static int pull(dio *d, apr_size_t want, int ahead)
 {
     int ring = (ahead || d->c->ring) && ring_ready(d);
     uint32_t most = ring ? PYHOST_IN_RING_SIZE - d->rleft - d->ask[0] - d->ask[1] : BODY_PULL_MAX;
-    uint32_t n = ahead              ? (ring ? PYHOST_RING_AHEAD : PYHOST_BODY_AHEAD)
+    uint32_t n = ahead              ? ahead_size(d->c)
                  : want > BODY_PULL ? (want > most ? most : (uint32_t)want)
                                     : BODY_PULL;
     n = n > most ? most : n;
@@ -443,9 +450,8 @@ static int pull(dio *d, apr_size_t want, int ahead)
  * ahead's worth of it still to come or unread. */
 static int ask_ahead(const dio *d)
 {
-    uint32_t ahead = d->c->ring ? PYHOST_RING_AHEAD : PYHOST_BODY_AHEAD;
     return d->pulled && !d->eof && !(d->pending & PYHOST_FL_EOF) && d->open == 1 &&
-           d->ask[0] + d->rleft + pyhost_reader_left(&d->c->rd) <= ahead / 2;
+           d->ask[0] + d->rleft + pyhost_reader_left(&d->c->rd) <= ahead_size(d->c) / 2;
 }
 
 /* Takes up to *len body bytes of the RBODY frame being read out of the ring. */

@@ -144,18 +144,24 @@ static char *in_part(const pyhost_ring_ctl *ring)
     return (char *)ring + PYHOST_RING_CTL + PYHOST_RING_SIZE;
 }
 
+/* Where n bytes at position at begin in the request body's part, and how many of them fit
+ * before its end (the rest go at its start). */
+static apr_size_t in_span(uint64_t at, apr_size_t n, apr_size_t *off)
+{
+    *off = (apr_size_t)(at % PYHOST_IN_RING_SIZE);
+    return n < PYHOST_IN_RING_SIZE - *off ? n : PYHOST_IN_RING_SIZE - *off;
+}
+
 void pyhost_ring_put(pyhost_ring_ctl *ring, uint64_t at, const char *from, apr_size_t n)
 {
-    apr_size_t off = (apr_size_t)(at % PYHOST_IN_RING_SIZE);
-    apr_size_t first = n < PYHOST_IN_RING_SIZE - off ? n : PYHOST_IN_RING_SIZE - off;
+    apr_size_t off, first = in_span(at, n, &off);
     memcpy(in_part(ring) + off, from, first);
     memcpy(in_part(ring), from + first, n - first);
 }
 
 void pyhost_ring_get(const pyhost_ring_ctl *ring, uint64_t at, char *to, apr_size_t n)
 {
-    apr_size_t off = (apr_size_t)(at % PYHOST_IN_RING_SIZE);
-    apr_size_t first = n < PYHOST_IN_RING_SIZE - off ? n : PYHOST_IN_RING_SIZE - off;
+    apr_size_t off, first = in_span(at, n, &off);
     memcpy(to, in_part(ring) + off, first);
     memcpy(to + first, in_part(ring), n - first);
 }
